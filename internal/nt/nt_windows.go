@@ -1,0 +1,69 @@
+package nt
+
+import (
+	"golang.org/x/sys/windows"
+)
+
+//sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
+//sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
+//sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
+//sys	GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, count uint32, removed *uint32, timeout uint32, alertable bool) (err error) = kernel32.GetQueuedCompletionStatusEx
+//sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
+//sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
+//sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
+
+// OverlappedEntry is OVERLAPPED_ENTRY (minwinbase.h): one completion packet
+// dequeued by GetQueuedCompletionStatusEx.
+type OverlappedEntry struct {
+	CompletionKey            uintptr
+	Overlapped               *windows.Overlapped
+	Internal                 uintptr
+	NumberOfBytesTransferred uint32
+}
+
+// Named-pipe file system controls missing from x/sys (winioctl.h).
+const (
+	FSCTL_PIPE_ASSIGN_EVENT         = 0x00110000
+	FSCTL_PIPE_DISCONNECT           = 0x00110004
+	FSCTL_PIPE_LISTEN               = 0x00110008
+	FSCTL_PIPE_QUERY_EVENT          = 0x00110010
+	FSCTL_PIPE_IMPERSONATE          = 0x0011001C
+	FSCTL_PIPE_SET_CLIENT_PROCESS   = 0x0011C024
+	FSCTL_PIPE_QUERY_CLIENT_PROCESS = 0x0011C028
+)
+
+// FILE_PIPE_WAIT_FOR_BUFFER is the input of FSCTL_PIPE_WAIT (ntifs.h). Name
+// holds NameLength bytes of UTF-16, the pipe's name relative to
+// \Device\NamedPipe\; the structure is followed in memory by the rest of the
+// name, so callers allocate it with room to spare.
+type FILE_PIPE_WAIT_FOR_BUFFER struct {
+	Timeout          int64
+	NameLength       uint32
+	TimeoutSpecified uint8
+	_                uint8
+	Name             [1]uint16 // at offset 14
+
+}
+
+// Status values used by conduit and missing from x/sys (ntstatus.h).
+const (
+	STATUS_PIPE_BROKEN = windows.NTStatus(0xC000014B)
+)
+
+// File information classes (wdm.h, ntifs.h).
+const (
+	FileModeInformation          = 16
+	FilePipeInformation          = 23
+	FilePipeLocalInformation     = 24
+	FileMailslotQueryInformation = 26
+	FileMailslotSetInformation   = 27
+)
+
+// Wine reports whether the process runs under Wine rather than Windows.
+//
+// Wine's ntdll exports wine_get_version; Windows' does not. Tests use it to
+// skip, with the reason, what Wine does not emulate faithfully. It only looks
+// the export up; nothing is called.
+func Wine() bool {
+	return modntdll.NewProc("wine_get_version").Find() == nil
+}

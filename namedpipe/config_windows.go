@@ -1,0 +1,143 @@
+package namedpipe
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Direction says which way data flows between a server and its clients.
+type Direction int
+
+const (
+	// Duplex pipes carry data both ways (PIPE_ACCESS_DUPLEX: the server
+	// instance shares read and write access with its client).
+	Duplex Direction = iota
+	// Inbound pipes carry data from clients to the server
+	// (PIPE_ACCESS_INBOUND): clients write, the server reads.
+	Inbound
+	// Outbound pipes carry data from the server to clients
+	// (PIPE_ACCESS_OUTBOUND): the server writes, clients read.
+	Outbound
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Duplex:
+		return "duplex"
+	case Inbound:
+		return "inbound"
+	case Outbound:
+		return "outbound"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}
+
+const (
+	// DefaultBacklog is the number of instances a Listener keeps waiting for
+	// clients when ListenConfig.Backlog is zero.
+	DefaultBacklog = 4
+	// DefaultBufferSize is the input and output quota of each instance when
+	// ListenConfig leaves them zero.
+	DefaultBufferSize = 64 << 10
+	// defaultTimeout is the pipe's default time-out, used by clients that
+	// call WaitNamedPipe with NMPWAIT_USE_DEFAULT_WAIT; Windows' own default.
+	defaultTimeout = 50 * time.Millisecond
+)
+
+// ListenConfig configures a Listener. Its zero value is a byte-mode, duplex,
+// local-only pipe with unlimited instances, four of them listening at once,
+// 64 KiB quotas and access for the current user and LocalSystem only.
+//
+// Each field names what it sets in NtCreateNamedPipeFile (the parameters that
+// IRP_MJ_CREATE_NAMED_PIPE hands the named-pipe file system in
+// NAMED_PIPE_CREATE_PARAMETERS).
+type ListenConfig struct {
+	// MessageMode makes the pipe a message pipe: NamedPipeType
+	// FILE_PIPE_MESSAGE_TYPE and ReadMode FILE_PIPE_MESSAGE_MODE. Every Write
+	// is then one message, ReadMessage returns whole messages, and CloseWrite
+	// sends the zero-length message that the peer reads as io.EOF. Default:
+	// byte stream (FILE_PIPE_BYTE_STREAM_TYPE).
+	MessageMode bool
+
+	// Direction sets the share access of each server instance, which is what
+	// decides whether clients may read, write or both: FILE_SHARE_READ for
+	// clients that read, FILE_SHARE_WRITE for clients that write. Default:
+	// Duplex.
+	Direction Direction
+
+	// MaxInstances limits how many instances, connected or listening, may
+	// exist at once (MaximumInstances): 1 to 254. Zero means unlimited
+	// (-1 to the file system). When all instances are connected, further
+	// clients get ERROR_PIPE_BUSY and Dial waits for one to free up.
+	MaxInstances int
+
+	// Backlog is how many instances wait for clients at once. A connected
+	// instance is replaced at once, so a burst of Backlog clients is served
+	// even by clients that do not retry on ERROR_PIPE_BUSY. Default 4; it may
+	// not exceed MaxInstances. Each waiting instance costs one handle and one
+	// goroutine, and no OS thread.
+	Backlog int
+
+	// InputBufferSize and OutputBufferSize are the instance's inbound and
+	// outbound quotas in bytes (InboundQuota, OutboundQuota): how much a
+	// writer may have buffered before its write waits for the reader.
+	// Default 64 KiB each.
+	InputBufferSize, OutputBufferSize int
+
+	// SecurityDescriptor is an SDDL string applied to the pipe when its first
+	// instance is created (it is the pipe's, not an instance's). Default:
+	// owner the current user, and a protected DACL that grants full access to
+	// the current user (the process token's user SID) and LocalSystem and to
+	// no one else, not even read access.
+	SecurityDescriptor string
+
+	// AllowRemoteClients lets clients on other machines connect through SMB.
+	// Default false: the pipe is created with FILE_PIPE_REJECT_REMOTE_CLIENTS.
+	AllowRemoteClients bool
+}
+
+// validated holds a ListenConfig with its defaults applied.
+type validated struct {
+	ListenConfig
+	backlog int
+}
+
+func (c *ListenConfig) validate() (validated, error) {
+	v := validated{ListenConfig: *c}
+	switch {
+	case c.MaxInstances < 0 || c.MaxInstances > 254:
+		return v, fmt.Errorf("MaxInstances %d: want 0 (unlimited) or 1 to 254", c.MaxInstances)
+	case c.Backlog < 0:
+		return v, fmt.Errorf("Backlog %d: want 0 (default %d) or more", c.Backlog, DefaultBacklog)
+	case c.MaxInstances > 0 && c.Backlog > c.MaxInstances:
+		return v, fmt.Errorf("Backlog %d exceeds MaxInstances %d", c.Backlog, c.MaxInstances)
+	case c.InputBufferSize < 0 || c.InputBufferSize > math.MaxUint32:
+		return v, fmt.Errorf("InputBufferSize %d: want 0 (default) to %d", c.InputBufferSize, uint32(math.MaxUint32))
+	case c.OutputBufferSize < 0 || c.OutputBufferSize > math.MaxUint32:
+		return v, fmt.Errorf("OutputBufferSize %d: want 0 (default) to %d", c.OutputBufferSize, uint32(math.MaxUint32))
+	case c.Direction != Duplex && c.Direction != Inbound && c.Direction != Outbound:
+		return v, fmt.Errorf("unknown %v", c.Direction)
+	}
+	v.backlog = c.Backlog
+	if v.backlog == 0 {
+		v.backlog = DefaultBacklog
+		if c.MaxInstances > 0 && c.MaxInstances < v.backlog {
+			v.backlog = c.MaxInstances
+		}
+	}
+	if v.InputBufferSize == 0 {
+		v.InputBufferSize = DefaultBufferSize
+	}
+	if v.OutputBufferSize == 0 {
+		v.OutputBufferSize = DefaultBufferSize
+	}
+	return v, nil
+}
+
+// ErrInvalidConfig is matched (errors.Is) by every error that a ListenConfig
+// or DialConfig field causes.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+func configError(err error) error { return fmt.Errorf("%w: %w", ErrInvalidConfig, err) }

@@ -1,0 +1,264 @@
+package namedpipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/nt"
+	"golang.org/x/sys/windows"
+)
+
+// Conn is one end of a connected pipe instance: a server's, from Accept, or a
+// client's, from Dial. It implements net.Conn. Reads and writes are
+// overlapped: a pending one blocks its goroutine, not an OS thread, and
+// obeys deadlines and Close.
+//
+// On a message pipe every Write sends one message, Read returns a message's
+// bytes in order (the rest of a long message on the next calls) and a
+// zero-length message as io.EOF, and ReadMessage returns whole messages.
+type Conn struct {
+	f       *iocp.File
+	addr    Addr
+	server  bool
+	message bool // message read mode
+
+	rmu, wmu    sync.Mutex
+	writeClosed bool // under wmu
+
+	closeOnce sync.Once
+	closeErr  error
+	onClose   func() // a listener's accounting, for server ends
+}
+
+func newConn(f *iocp.File, addr Addr, server, message bool) *Conn {
+	return &Conn{f: f, addr: addr, server: server, message: message}
+}
+
+func (c *Conn) opError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == iocp.ErrClosed:
+		err = net.ErrClosed
+	}
+	return &net.OpError{Op: op, Net: "pipe", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Read reads data from the pipe. A closed peer reads as io.EOF once its data
+// has been read; so does a zero-length message, the end-of-stream mark that
+// CloseWrite sends on message pipes. On a message pipe a Read returns bytes of
+// one message only.
+func (c *Conn) Read(b []byte) (int, error) {
+	if len(b) == 0 && !c.message {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	n, err := c.read(b)
+	switch {
+	case err == windows.ERROR_MORE_DATA:
+		// The rest of the message is left for the next Read.
+		return n, nil
+	case err == nil && n == 0, isEOF(err):
+		// A zero-length message (n == 0 with nothing else to say), or a
+		// closed peer.
+		return n, io.EOF
+	}
+	return n, c.opError("read", err)
+}
+
+func isEOF(err error) bool {
+	// ERROR_PIPE_NOT_CONNECTED: the server disconnected the instance.
+	return err == windows.ERROR_BROKEN_PIPE || err == windows.ERROR_PIPE_NOT_CONNECTED
+}
+
+func (c *Conn) read(b []byte) (int, error) {
+	if len(b) > math.MaxUint32 {
+		b = b[:math.MaxUint32]
+	}
+	return c.f.Do(iocp.Read, nil, func(op *iocp.Op) error {
+		var n uint32
+		return windows.ReadFile(c.f.Handle(), b, &n, op.Overlapped())
+	})
+}
+
+// ReadMessage reads one whole message, of any length, including zero-length
+// ones (returned as an empty, non-nil slice). A closed peer reads as io.EOF.
+// It is for message pipes; on a byte pipe it returns an error wrapping
+// errors.ErrUnsupported.
+func (c *Conn) ReadMessage() ([]byte, error) {
+	if !c.message {
+		return nil, c.opError("read", fmt.Errorf("ReadMessage on a byte-mode pipe: %w", errors.ErrUnsupported))
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	buf := make([]byte, 4096)
+	n, err := c.read(buf)
+	for err == windows.ERROR_MORE_DATA {
+		// Size the rest exactly when the pipe tells how much is left.
+		var left uint32
+		if c.f.Acquire() == nil {
+			nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, nil, &left)
+			c.f.Release()
+		}
+		grow := int(left)
+		if grow == 0 {
+			grow = len(buf)
+		}
+		buf = append(buf[:n], make([]byte, grow)...)
+		var m int
+		m, err = c.read(buf[n:])
+		n += m
+	}
+	if isEOF(err) {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, c.opError("read", err)
+	}
+	return buf[:n:n], nil
+}
+
+// Write writes b. On a message pipe it sends b as one message, a zero-length
+// one when b is empty.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		return 0, c.opError("write", errWriteClosed)
+	}
+	if c.message {
+		if len(b) > math.MaxUint32 {
+			return 0, c.opError("write", fmt.Errorf("message of %d bytes exceeds the 4 GiB limit", len(b)))
+		}
+		return c.write(b)
+	}
+	total := 0
+	for len(b) > 0 {
+		chunk := b
+		if len(chunk) > math.MaxUint32 {
+			chunk = chunk[:math.MaxUint32]
+		}
+		n, err := c.write(chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		b = b[n:]
+	}
+	return total, nil
+}
+
+var errWriteClosed = errors.New("write after CloseWrite")
+
+func (c *Conn) write(b []byte) (int, error) {
+	n, err := c.f.Do(iocp.Write, nil, func(op *iocp.Op) error {
+		var n uint32
+		return windows.WriteFile(c.f.Handle(), b, &n, op.Overlapped())
+	})
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	return n, c.opError("write", err)
+}
+
+// CloseWrite ends this side's stream on a message pipe: it sends the
+// zero-length message that the peer's Read returns as io.EOF (the convention
+// of go-winio, Docker and containerd), and further Writes fail. Reads go on.
+// Byte pipes have no such mark: there it returns an error wrapping
+// errors.ErrUnsupported.
+func (c *Conn) CloseWrite() error {
+	if !c.message {
+		return c.opError("close", fmt.Errorf("CloseWrite on a byte-mode pipe: %w", errors.ErrUnsupported))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		return nil
+	}
+	if _, err := c.write(nil); err != nil {
+		return err
+	}
+	c.writeClosed = true
+	return nil
+}
+
+// Flush waits until the peer has read everything written so far
+// (FlushFileBuffers). Windows has no overlapped form of it, so Flush holds
+// its OS thread while it waits; Close interrupts it.
+func (c *Conn) Flush() error {
+	err := c.f.Blocking(windows.FlushFileBuffers)
+	if isEOF(err) {
+		// The peer left; nothing is waiting to be read.
+		err = nil
+	}
+	return c.opError("flush", err)
+}
+
+// Close closes the connection. It unblocks pending Reads and Writes, which
+// return net.ErrClosed. The peer reads what was written before Close, then
+// io.EOF.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.opError("close", c.f.Close())
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+	return c.closeErr
+}
+
+// LocalAddr returns the pipe's address.
+func (c *Conn) LocalAddr() net.Addr { return c.addr }
+
+// RemoteAddr returns the pipe's address: both ends of a pipe share it.
+func (c *Conn) RemoteAddr() net.Addr { return c.addr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline for pending and future Reads; when it
+// passes they fail with an error wrapping os.ErrDeadlineExceeded, and the
+// connection stays usable. The zero time means none.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.f.Closed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.f.SetReadDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for pending and future Writes, like
+// SetReadDeadline. A write that times out may have sent part of its data.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.f.Closed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.f.SetWriteDeadline(t)
+	return nil
+}
+
+// peerGone reports whether the client has already closed a connected
+// instance without leaving data to read.
+func (c *Conn) peerGone() bool {
+	if c.f.Acquire() != nil {
+		return true
+	}
+	defer c.f.Release()
+	var avail uint32
+	err := nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, &avail, nil)
+	return isEOF(err) && avail == 0
+}
+
+var _ net.Conn = (*Conn)(nil)

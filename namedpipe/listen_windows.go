@@ -1,0 +1,322 @@
+package namedpipe
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"unsafe"
+
+	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/nt"
+	"golang.org/x/sys/windows"
+)
+
+// Listener accepts connections on a named pipe. It keeps Backlog instances
+// listening at once and replaces each one as soon as a client connects, so
+// the pipe's name exists from Listen to Close.
+type Listener struct {
+	name   pipeName
+	cfg    validated
+	sd     *windows.SECURITY_DESCRIPTOR
+	ntPath *windows.NTUnicodeString
+
+	mu      sync.Mutex
+	closed  bool
+	pending map[*iocp.File]bool // instances waiting for a client
+	live    int                 // instances that exist: pending, queued or accepted and open
+	err     error               // why the last instance could not be made, for Accept
+
+	ready  chan *Conn    // connected instances not yet accepted
+	failed chan struct{} // signalled when err is set
+	done   chan struct{} // closed by Close
+	wg     sync.WaitGroup
+}
+
+// Listen listens on the named pipe with the zero ListenConfig: a local-only,
+// byte-mode, duplex pipe that only the current user and LocalSystem may open.
+func Listen(name string) (*Listener, error) {
+	var c ListenConfig
+	return c.Listen(name)
+}
+
+// Listen creates the pipe and starts listening. The name is a short name
+// ("myapp" means \\.\pipe\myapp) or a full \\.\pipe\ path; a server cannot
+// create a pipe on another machine.
+//
+// The first instance is created with the FILE_CREATE disposition, so if the
+// name is already in use, by this process or any other, Listen fails with an
+// error for which errors.Is(err, fs.ErrExist) holds instead of joining that
+// pipe: a squatter who created the name first cannot receive our clients.
+//
+// Errors are *os.PathError.
+func (c *ListenConfig) Listen(name string) (*Listener, error) {
+	pn, err := parseName(name)
+	if err == nil && !pn.local() {
+		err = errRemote
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "listen", Path: name, Err: err}
+	}
+	fail := func(err error) (*Listener, error) {
+		return nil, &os.PathError{Op: "listen", Path: pn.path, Err: err}
+	}
+	cfg, err := c.validate()
+	if err != nil {
+		return fail(configError(err))
+	}
+	sd, err := securityDescriptor(c.SecurityDescriptor)
+	if err != nil {
+		return fail(err)
+	}
+	ntPath, err := windows.NewNTUnicodeString(`\??\pipe\` + pn.name)
+	if err != nil {
+		return fail(err)
+	}
+	// FILE_CREATE below refuses an existing name on Windows. Wine does not
+	// enforce it, so ask the file system first whether the name exists: a
+	// zero-time FSCTL_PIPE_WAIT says "not found" only for a free name. The
+	// check costs one call per Listen and runs everywhere, so that the guard
+	// is exercised under Wine too.
+	switch err := waitPipe(pn.name, 0, nil); err {
+	case windows.ERROR_FILE_NOT_FOUND:
+	case nil, windows.ERROR_SEM_TIMEOUT:
+		return fail(fmt.Errorf("pipe name in use: %w", windows.ERROR_ALREADY_EXISTS))
+	default:
+		return fail(err)
+	}
+	l := &Listener{
+		name:    pn,
+		cfg:     cfg,
+		sd:      sd,
+		ntPath:  ntPath,
+		pending: make(map[*iocp.File]bool),
+		ready:   make(chan *Conn, cfg.backlog),
+		failed:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	l.mu.Lock()
+	l.replenish()
+	err = l.err
+	l.mu.Unlock()
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// replenish tops the pending instances up to the backlog, within
+// MaxInstances. Called with l.mu held.
+func (l *Listener) replenish() {
+	for !l.closed && len(l.pending) < l.cfg.backlog && (l.cfg.MaxInstances == 0 || l.live < l.cfg.MaxInstances) {
+		f, err := l.newInstance(l.live == 0)
+		if err != nil {
+			if err == windows.ERROR_PIPE_BUSY {
+				// MaxInstances reached by instances we do not count (a
+				// MaxInstances of 1 between a close and its accounting):
+				// a closing conn calls replenish again.
+				return
+			}
+			l.err = &os.PathError{Op: "listen", Path: l.name.path, Err: err}
+			select {
+			case l.failed <- struct{}{}:
+			default:
+			}
+			return
+		}
+		l.err = nil
+		l.live++
+		l.pending[f] = true
+		l.wg.Add(1)
+		go l.serve(f)
+	}
+}
+
+// newInstance creates one server instance. The first one, made while no
+// other instance of ours exists, is created with FILE_CREATE and carries the
+// security descriptor; the others join it with FILE_OPEN.
+func (l *Listener) newInstance(first bool) (*iocp.File, error) {
+	oa := windows.OBJECT_ATTRIBUTES{ObjectName: l.ntPath, Attributes: windows.OBJ_CASE_INSENSITIVE}
+	oa.Length = uint32(unsafe.Sizeof(oa))
+	disposition := uint32(windows.FILE_OPEN)
+	if first {
+		disposition = windows.FILE_CREATE
+		oa.SecurityDescriptor = l.sd
+	}
+	// The server end gets the access its direction needs; the share access
+	// is what lets clients read (FILE_SHARE_READ) or write (FILE_SHARE_WRITE).
+	var access, share uint32
+	switch l.cfg.Direction {
+	case Duplex:
+		access = windows.GENERIC_READ | windows.GENERIC_WRITE
+		share = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE
+	case Inbound:
+		access = windows.GENERIC_READ | windows.FILE_WRITE_ATTRIBUTES
+		share = windows.FILE_SHARE_WRITE
+	case Outbound:
+		access = windows.GENERIC_WRITE | windows.FILE_READ_ATTRIBUTES
+		share = windows.FILE_SHARE_READ
+	}
+	access |= windows.SYNCHRONIZE
+	typ, mode := uint32(windows.FILE_PIPE_BYTE_STREAM_TYPE), uint32(windows.FILE_PIPE_BYTE_STREAM_MODE)
+	if l.cfg.MessageMode {
+		typ, mode = windows.FILE_PIPE_MESSAGE_TYPE, windows.FILE_PIPE_MESSAGE_MODE
+	}
+	if !l.cfg.AllowRemoteClients {
+		typ |= windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
+	}
+	maxInstances := uint32(0xFFFFFFFF) // unlimited
+	if l.cfg.MaxInstances > 0 {
+		maxInstances = uint32(l.cfg.MaxInstances)
+	}
+	// Wine fails a NULL default time-out; Windows' default is 50 ms.
+	timeout := -int64(defaultTimeout / 100)
+	var h windows.Handle
+	var iosb windows.IO_STATUS_BLOCK
+	// CreateOptions 0: no FILE_SYNCHRONOUS_IO_*, so the handle is overlapped.
+	// Completion mode FILE_PIPE_QUEUE_OPERATION: operations wait for data
+	// rather than fail at once (PIPE_WAIT); overlapped callers never block.
+	err := windows.NtCreateNamedPipeFile(&h, access, &oa, &iosb, share, disposition, 0,
+		typ, mode, windows.FILE_PIPE_QUEUE_OPERATION, maxInstances,
+		uint32(l.cfg.InputBufferSize), uint32(l.cfg.OutputBufferSize), &timeout)
+	if err != nil {
+		st := err.(windows.NTStatus)
+		if first && (st == windows.STATUS_ACCESS_DENIED || st == windows.STATUS_OBJECT_NAME_COLLISION) {
+			// Windows answers FILE_CREATE on an existing pipe name with
+			// STATUS_ACCESS_DENIED.
+			return nil, fmt.Errorf("pipe name in use: %w (%w)", windows.ERROR_ALREADY_EXISTS, st.Errno())
+		}
+		return nil, st.Errno()
+	}
+	return iocp.NewFile(h)
+}
+
+// serve waits for a client on one instance and queues the connection.
+func (l *Listener) serve(f *iocp.File) {
+	defer l.wg.Done()
+	_, err := f.Do(iocp.Control, nil, func(op *iocp.Op) error {
+		return nt.NtFsControlFile(f.Handle(), 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_LISTEN, nil, 0, nil, 0)
+	})
+	if err == windows.ERROR_PIPE_CONNECTED {
+		// A client connected between the instance's creation and the
+		// listen request.
+		err = nil
+	}
+	l.mu.Lock()
+	if l.closed {
+		// Close owns the pending instances and closes this one.
+		l.mu.Unlock()
+		return
+	}
+	delete(l.pending, f)
+	if err != nil {
+		l.live--
+		if err != windows.ERROR_NO_DATA {
+			// ERROR_NO_DATA: a client came and went before the listen
+			// request; anything else is worth telling Accept.
+			l.err = &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: err}
+			select {
+			case l.failed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	l.replenish()
+	l.mu.Unlock()
+	if err != nil {
+		f.Close()
+		return
+	}
+	c := newConn(f, Addr(l.name.path), true, l.cfg.MessageMode)
+	c.onClose = l.release
+	select {
+	case l.ready <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+// release accounts for a closed server connection and lets a listener at
+// MaxInstances make a new instance.
+func (l *Listener) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.live--
+	l.replenish()
+}
+
+// Accept waits for the next client and returns its connection as a net.Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptPipe()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptPipe waits for the next client and returns its connection. A client
+// that connected and left without writing anything is not returned. After
+// Close, it returns an error wrapping net.ErrClosed.
+func (l *Listener) AcceptPipe() (*Conn, error) {
+	for {
+		l.mu.Lock()
+		err := l.err
+		l.err = nil
+		if err != nil {
+			// Try again on the next call.
+			l.replenish()
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case c := <-l.ready:
+			if c.peerGone() {
+				c.Close()
+				continue
+			}
+			return c, nil
+		case <-l.failed:
+		case <-l.done:
+			return nil, &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: net.ErrClosed}
+		}
+	}
+}
+
+// Close stops listening: it closes the waiting instances and the connections
+// not yet accepted, and every Accept, pending or later, returns an error
+// wrapping net.ErrClosed. Connections already accepted stay open. Close
+// returns promptly whatever clients are doing.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return &net.OpError{Op: "close", Net: "pipe", Addr: l.Addr(), Err: net.ErrClosed}
+	}
+	l.closed = true
+	close(l.done)
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for f := range pending {
+		f.Close()
+	}
+	l.wg.Wait()
+	for {
+		select {
+		case c := <-l.ready:
+			c.Close()
+			continue
+		default:
+		}
+		break
+	}
+	return nil
+}
+
+// Addr returns the pipe's address.
+func (l *Listener) Addr() net.Addr { return Addr(l.name.path) }
+
+var _ net.Listener = (*Listener)(nil)

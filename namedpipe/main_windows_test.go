@@ -1,0 +1,115 @@
+package namedpipe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/nt"
+)
+
+// The test binary re-executes itself as a child process; the child's role
+// is in this variable.
+const childEnv = "CONDUIT_NAMEDPIPE_CHILD"
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childEnv); role != "" {
+		os.Exit(runChild(role))
+	}
+	os.Exit(m.Run())
+}
+
+// runChild is the child process: "echo NAME" dials NAME and echoes one line
+// back in upper case, then exits.
+func runChild(role string) int {
+	verb, name, _ := strings.Cut(role, " ")
+	switch verb {
+	case "echo":
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child dial:", err)
+			return 2
+		}
+		defer c.Close()
+		buf := make([]byte, 256)
+		n, err := c.Read(buf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child read:", err)
+			return 3
+		}
+		reply := fmt.Sprintf("%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid())
+		if _, err := c.Write([]byte(reply)); err != nil {
+			fmt.Fprintln(os.Stderr, "child write:", err)
+			return 4
+		}
+		// Wait for the parent to close, so the reply is read before the
+		// pipe breaks.
+		io.Copy(io.Discard, c)
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "unknown child role", role)
+	return 1
+}
+
+var pipeSeq atomic.Int64
+
+// testPipe returns a pipe name no other test or process uses.
+func testPipe(t testing.TB) string {
+	r := strings.NewReplacer("/", "-", " ", "-")
+	return fmt.Sprintf("conduit-test-%d-%s-%d", os.Getpid(), r.Replace(t.Name()), pipeSeq.Add(1))
+}
+
+func onWine() bool { return nt.Wine() }
+
+func skipOnWine(t testing.TB, gap string) {
+	t.Helper()
+	if onWine() {
+		t.Skip("wine: " + gap)
+	}
+}
+
+func listen(t testing.TB, c *ListenConfig) (*Listener, string) {
+	t.Helper()
+	name := testPipe(t)
+	if c == nil {
+		c = &ListenConfig{}
+	}
+	l, err := c.Listen(name)
+	if err != nil {
+		t.Fatalf("Listen(%q): %v", name, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, name
+}
+
+// pair returns a connected server and client end.
+func pair(t testing.TB, c *ListenConfig) (server, client *Conn) {
+	t.Helper()
+	l, name := listen(t, c)
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := l.AcceptPipe()
+		ch <- res{c, err}
+	}()
+	client, err := Dial(context.Background(), name)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("Accept: %v", r.err)
+	}
+	t.Cleanup(func() { r.c.Close(); client.Close() })
+	return r.c, client
+}

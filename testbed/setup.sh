@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Prepares the Wine test bed that runs conduit's windows/amd64 tests on Linux.
+#
+# Idempotent: a second run reuses everything. It installs Debian's wine and
+# mingw-w64 when they are missing (as root), builds the bcryptprimitives.dll
+# shim from testbed/prng.c, makes a Wine prefix in a cache directory outside
+# the repository and writes a go_windows_amd64_exec wrapper there, so that
+# `GOOS=windows GOARCH=amd64 go test` runs each test binary under Wine.
+#
+# It prints one line: the directory to put on PATH.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${CONDUIT_TESTBED:-${XDG_CACHE_HOME:-$HOME/.cache}/conduit-testbed}
+prefix=$cache/wineprefix
+bin=$cache/bin
+log=$cache/setup.log
+mkdir -p "$cache" "$bin"
+
+need=()
+command -v wine >/dev/null 2>&1 || need+=(wine wine64)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "testbed: missing ${need[*]}; run as root, or: sudo apt-get install wine64 wine gcc-mingw-w64-x86-64" >&2
+		exit 1
+	fi
+	echo "testbed: installing ${need[*]} (apt-get)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >>"$log" 2>&1
+	apt-get install -y -qq wine64 wine gcc-mingw-w64-x86-64 >>"$log" 2>&1 || {
+		echo "testbed: apt-get install failed; see $log" >&2
+		exit 1
+	}
+fi
+
+wine=$(command -v wine64 || command -v wine)
+# Debian puts the 64-bit loader outside PATH on some versions.
+[ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64
+
+export WINEPREFIX=$prefix WINEDEBUG=-all
+if [ ! -f "$prefix/.conduit-ready" ]; then
+	echo "testbed: creating Wine prefix in $prefix" >&2
+	# No Mono or Gecko: nothing here needs .NET or HTML, and looking for
+	# them costs minutes.
+	WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >>"$log" 2>&1
+	wineserver -w
+	touch "$prefix/.conduit-ready"
+fi
+
+dll=$prefix/drive_c/windows/system32/bcryptprimitives.dll
+if [ ! -f "$dll" ] || [ "$repo/testbed/prng.c" -nt "$dll" ]; then
+	x86_64-w64-mingw32-gcc -O2 -shared -s -o "$dll.tmp" "$repo/testbed/prng.c" -ladvapi32
+	mv "$dll.tmp" "$dll"
+fi
+
+cat >"$bin/go_windows_amd64_exec.tmp" <<WRAP
+#!/bin/sh
+# Written by conduit's testbed/setup.sh: runs a windows/amd64 binary under Wine.
+export WINEPREFIX="$prefix" WINEDEBUG=-all
+exec "$wine" "\$@"
+WRAP
+chmod +x "$bin/go_windows_amd64_exec.tmp"
+mv "$bin/go_windows_amd64_exec.tmp" "$bin/go_windows_amd64_exec"
+echo "$bin"
