@@ -1,0 +1,44 @@
+# conduit's build, test bed and benchmarks. `make test` is the one command
+# that checks everything; on a fresh Debian machine it installs what it needs
+# (as root) through testbed/setup.sh.
+
+GO       ?= go
+PKGS     := ./...
+# The Wine test bed: a prefix and the go_windows_amd64_exec wrapper, outside
+# the repository. setup.sh prints the directory to put on PATH.
+TESTBED   = $(shell bash testbed/setup.sh)
+WINENV    = PATH="$(TESTBED):$$PATH" GOOS=windows GOARCH=amd64
+BENCHTIME ?= 1s
+
+.PHONY: test vet test-native test-windows run bench generate fmt
+
+test: vet test-native test-windows
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	GOOS=linux GOARCH=amd64 $(GO) vet $(PKGS)
+	GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
+	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./...
+
+test-native:
+	$(GO) test -count=1 $(PKGS)
+
+test-windows:
+	$(WINENV) $(GO) test -count=1 -timeout 600s $(PKGS)
+
+# The example: an echo server and client over a named pipe, under Wine.
+run:
+	$(WINENV) $(GO) build -o $(CURDIR)/.build/echo.exe ./examples/echo
+	PATH="$(TESTBED):$$PATH" go_windows_amd64_exec $(CURDIR)/.build/echo.exe
+
+# Benchmarks with their same-run baselines: conduit's own, then the peers'
+# (go-winio) in the bench module, which keeps them out of conduit's go.mod.
+bench:
+	$(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./namedpipe
+	cd bench && $(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) .
+
+generate:
+	$(GO) generate ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
