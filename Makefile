@@ -5,9 +5,9 @@
 GO       ?= go
 PKGS     := ./...
 # The Wine test bed: a prefix and the go_windows_amd64_exec wrapper, outside
-# the repository. setup.sh prints the directory to put on PATH.
-TESTBED   = $(shell bash testbed/setup.sh)
-WINENV    = PATH="$(TESTBED):$$PATH" GOOS=windows GOARCH=amd64
+# the repository. setup.sh prints the directory to put on PATH; a recipe
+# stops if it fails.
+WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
 BENCHTIME ?= 1s
 
 .PHONY: test vet test-native test-windows run bench generate fmt
@@ -28,14 +28,13 @@ test-windows:
 
 # The example: an echo server and client over a named pipe, under Wine.
 run:
-	$(WINENV) $(GO) build -o $(CURDIR)/.build/echo.exe ./examples/echo
-	PATH="$(TESTBED):$$PATH" go_windows_amd64_exec $(CURDIR)/.build/echo.exe
+	$(WINENV) $(GO) build -o $(CURDIR)/.build/echo.exe ./examples/echo && \
+		go_windows_amd64_exec $(CURDIR)/.build/echo.exe
 
 # Benchmarks with their same-run baselines: conduit's own, then the peers'
 # (go-winio) in the bench module, which keeps them out of conduit's go.mod.
 bench:
-	$(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./namedpipe
-	cd bench && $(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) .
+	cd bench && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) .
 
 generate:
 	$(GO) generate ./...
