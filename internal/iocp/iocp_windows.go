@@ -164,18 +164,22 @@ func (f *File) Close() error {
 	f.mu.Unlock()
 	// Waiters see f.closed and cancel their own operation; wait for them so
 	// that no OVERLAPPED is still in the kernel's hands when the handle goes.
-	// A thread in Blocking may not have entered its call when it is
-	// cancelled, so cancel again until it has left.
-	done := make(chan struct{})
-	go func() { f.ops.Wait(); close(done) }()
-	for {
-		f.cancelBlockers()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Millisecond):
-			continue
+	// No thread can enter Blocking now (it must Acquire first), but one
+	// already in it may not have entered its call when it is cancelled, so
+	// cancel again until it has left.
+	if !f.hasBlockers() {
+		f.ops.Wait()
+	} else {
+		done := make(chan struct{})
+		go func() { f.ops.Wait(); close(done) }()
+		for f.cancelBlockers(); ; f.cancelBlockers() {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
+			break
 		}
-		break
 	}
 	f.rd.stop()
 	f.wd.stop()
@@ -212,6 +216,12 @@ func (f *File) Blocking(fn func(h windows.Handle) error) error {
 		err = ErrClosed
 	}
 	return err
+}
+
+func (f *File) hasBlockers() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.blockers) > 0
 }
 
 func (f *File) cancelBlockers() {

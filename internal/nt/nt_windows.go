@@ -21,16 +21,9 @@ type OverlappedEntry struct {
 	NumberOfBytesTransferred uint32
 }
 
-// Named-pipe file system controls missing from x/sys (winioctl.h).
-const (
-	FSCTL_PIPE_ASSIGN_EVENT         = 0x00110000
-	FSCTL_PIPE_DISCONNECT           = 0x00110004
-	FSCTL_PIPE_LISTEN               = 0x00110008
-	FSCTL_PIPE_QUERY_EVENT          = 0x00110010
-	FSCTL_PIPE_IMPERSONATE          = 0x0011001C
-	FSCTL_PIPE_SET_CLIENT_PROCESS   = 0x0011C024
-	FSCTL_PIPE_QUERY_CLIENT_PROCESS = 0x0011C028
-)
+// FSCTL_PIPE_LISTEN waits for a client on a server instance (winioctl.h);
+// x/sys has the other pipe controls conduit uses.
+const FSCTL_PIPE_LISTEN = 0x00110008
 
 // FILE_PIPE_WAIT_FOR_BUFFER is the input of FSCTL_PIPE_WAIT (ntifs.h). Name
 // holds NameLength bytes of UTF-16, the pipe's name relative to
@@ -44,20 +37,6 @@ type FILE_PIPE_WAIT_FOR_BUFFER struct {
 	Name             [1]uint16 // at offset 14
 
 }
-
-// Status values used by conduit and missing from x/sys (ntstatus.h).
-const (
-	STATUS_PIPE_BROKEN = windows.NTStatus(0xC000014B)
-)
-
-// File information classes (wdm.h, ntifs.h).
-const (
-	FileModeInformation          = 16
-	FilePipeInformation          = 23
-	FilePipeLocalInformation     = 24
-	FileMailslotQueryInformation = 26
-	FileMailslotSetInformation   = 27
-)
 
 // Wine reports whether the process runs under Wine rather than Windows.
 //
