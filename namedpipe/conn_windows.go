@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -33,7 +34,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	onClose   func() // a listener's accounting, for server ends
+	listener  *Listener // the listener that accepted a server end
 }
 
 func newConn(f *iocp.File, addr Addr, server, message bool) *Conn {
@@ -206,9 +207,12 @@ func (c *Conn) Flush() error {
 // io.EOF.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		if c.listener != nil && c.listener.recycle(c) {
+			return
+		}
 		c.closeErr = c.opError("close", c.f.Close())
-		if c.onClose != nil {
-			c.onClose()
+		if c.listener != nil {
+			c.listener.release()
 		}
 	})
 	return c.closeErr
@@ -259,6 +263,21 @@ func (c *Conn) peerGone() bool {
 	var avail uint32
 	err := nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, &avail, nil)
 	return isEOF(err) && avail == 0
+}
+
+// localInfo returns FILE_PIPE_LOCAL_INFORMATION for this end.
+func (c *Conn) localInfo() (nt.FILE_PIPE_LOCAL_INFORMATION, error) {
+	var info nt.FILE_PIPE_LOCAL_INFORMATION
+	if err := c.f.Acquire(); err != nil {
+		return info, err
+	}
+	defer c.f.Release()
+	var iosb windows.IO_STATUS_BLOCK
+	err := nt.NtQueryInformationFile(c.f.Handle(), &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), nt.FilePipeLocalInformation)
+	if err != nil {
+		return info, err.(windows.NTStatus).Errno()
+	}
+	return info, nil
 }
 
 var _ net.Conn = (*Conn)(nil)

@@ -229,12 +229,52 @@ func (l *Listener) serve(f *iocp.File) {
 		return
 	}
 	c := newConn(f, Addr(l.name.path), true, l.cfg.MessageMode)
-	c.onClose = l.release
+	c.listener = l
 	select {
 	case l.ready <- c:
 	case <-l.done:
 		c.Close()
 	}
+}
+
+// recycle keeps the name alive when a listener at MaxInstances loses a
+// connection whose client has already gone: rather than close the instance
+// (with MaxInstances 1, the pipe's only one, so that its name would vanish
+// until a new instance is made, and a waiting client would fail with "not
+// found"), it disconnects it and listens on it again. Disconnecting drops
+// unread data, so an instance whose client may still read is closed instead,
+// and the client reads what was written, then io.EOF. It reports whether it
+// took c's instance.
+func (l *Listener) recycle(c *Conn) bool {
+	l.mu.Lock()
+	atLimit := !l.closed && l.cfg.MaxInstances > 0 && l.live >= l.cfg.MaxInstances && len(l.pending) == 0
+	l.mu.Unlock()
+	if !atLimit {
+		return false
+	}
+	if info, err := c.localInfo(); err != nil || info.NamedPipeState != windows.FILE_PIPE_CLOSING_STATE {
+		return false
+	}
+	h, err := c.f.Detach()
+	if err != nil {
+		return false
+	}
+	f := iocp.Adopt(h)
+	_, err = f.Do(iocp.Control, nil, func(op *iocp.Op) error {
+		return nt.NtFsControlFile(h, 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_DISCONNECT, nil, 0, nil, 0)
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil || l.closed {
+		f.Close()
+		l.live--
+		l.replenish()
+		return true
+	}
+	l.pending[f] = true
+	l.wg.Add(1)
+	go l.serve(f)
+	return true
 }
 
 // release accounts for a closed server connection and lets a listener at

@@ -209,6 +209,56 @@ func TestMaxInstancesBusy(t *testing.T) {
 	}
 }
 
+// With MaxInstances 1 the connected instance is the pipe's only one: once its
+// client has gone, closing it must not let the name vanish, or a client
+// waiting for the busy pipe fails with "not found". The listener disconnects
+// the instance and listens on it again.
+func TestMaxInstancesKeepsName(t *testing.T) {
+	l, name := listen(t, &ListenConfig{MaxInstances: 1})
+	for round := range 3 {
+		accepted := make(chan *Conn, 1)
+		go func() {
+			c, err := l.AcceptPipe()
+			if err != nil {
+				t.Error(err)
+			}
+			accepted <- c
+		}()
+		client, err := Dial(context.Background(), name)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		srv := <-accepted
+		if srv == nil {
+			t.FailNow()
+		}
+		if _, err := client.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		h := srv.f.Handle()
+		client.Close()
+		if err := srv.Close(); err != nil {
+			t.Fatalf("server Close: %v", err)
+		}
+		l.mu.Lock()
+		reused := false
+		for f := range l.pending {
+			reused = reused || f.Handle() == h
+		}
+		live := l.live
+		l.mu.Unlock()
+		if !reused || live != 1 {
+			t.Fatalf("round %d: after the client left, Close did not put the instance back to listen (reused %v, live %d)", round, reused, live)
+		}
+		if err := srv.Close(); !errors.Is(err, net.ErrClosed) && err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+		if _, err := srv.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close = %v, want net.ErrClosed", err)
+		}
+	}
+}
+
 func TestDialMissing(t *testing.T) {
 	name := testPipe(t)
 	_, err := Dial(context.Background(), name)

@@ -116,10 +116,7 @@ func NewFile(h windows.Handle) (*File, error) {
 		windows.CloseHandle(h)
 		return nil, os.NewSyscallError("SetFileCompletionNotificationModes", err)
 	}
-	f := &File{h: h, closed: make(chan struct{})}
-	f.rd.init()
-	f.wd.init()
-	return f, nil
+	return Adopt(h), nil
 }
 
 // Handle returns the handle for calls that do not go through Do. It stays
@@ -154,6 +151,32 @@ func (f *File) Closed() bool {
 // Close cancels every operation in flight, waits for them to finish and
 // closes the handle. Later calls return ErrClosed.
 func (f *File) Close() error {
+	if err := f.shutdown(); err != nil {
+		return err
+	}
+	return windows.CloseHandle(f.h)
+}
+
+// Detach is Close without closing the handle: it cancels and waits for every
+// operation, marks f closed and hands the handle, still associated with the
+// completion port, to the caller, who gives it to Adopt or closes it.
+func (f *File) Detach() (windows.Handle, error) {
+	if err := f.shutdown(); err != nil {
+		return 0, err
+	}
+	return f.h, nil
+}
+
+// Adopt makes a File of a handle that Detach returned. A handle can be
+// associated with one completion port only once, so NewFile cannot take it.
+func Adopt(h windows.Handle) *File {
+	f := &File{h: h, closed: make(chan struct{})}
+	f.rd.init()
+	f.wd.init()
+	return f
+}
+
+func (f *File) shutdown() error {
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -183,7 +206,7 @@ func (f *File) Close() error {
 	}
 	f.rd.stop()
 	f.wd.stop()
-	return windows.CloseHandle(f.h)
+	return nil
 }
 
 // Blocking runs fn, a synchronous call on the handle such as
@@ -203,6 +226,12 @@ func (f *File) Blocking(fn func(h windows.Handle) error) error {
 	}
 	defer windows.CloseHandle(th)
 	f.mu.Lock()
+	if f.closing {
+		// Close began after Acquire and may have looked for blockers
+		// before this one registered: it would not cancel it.
+		f.mu.Unlock()
+		return ErrClosed
+	}
 	if f.blockers == nil {
 		f.blockers = make(map[windows.Handle]struct{})
 	}

@@ -6,6 +6,7 @@ import (
 
 //sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
 //sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
+//sys	NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryInformationFile
 //sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
 //sys	GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, count uint32, removed *uint32, timeout uint32, alertable bool) (err error) = kernel32.GetQueuedCompletionStatusEx
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
@@ -21,9 +22,35 @@ type OverlappedEntry struct {
 	NumberOfBytesTransferred uint32
 }
 
-// FSCTL_PIPE_LISTEN waits for a client on a server instance (winioctl.h);
-// x/sys has the other pipe controls conduit uses.
-const FSCTL_PIPE_LISTEN = 0x00110008
+// Pipe file-system controls (winioctl.h) that x/sys does not declare.
+const (
+	FSCTL_PIPE_DISCONNECT = 0x00110004 // end a server instance's connection, dropping unread data
+	FSCTL_PIPE_LISTEN     = 0x00110008 // wait for a client on a server instance
+)
+
+// File information classes (FILE_INFORMATION_CLASS, wdm.h) for
+// NtQueryInformationFile and NtSetInformationFile.
+const (
+	FilePipeInformation          = 23 // FILE_PIPE_INFORMATION: read and completion mode
+	FilePipeLocalInformation     = 24 // FILE_PIPE_LOCAL_INFORMATION
+	FileMailslotQueryInformation = 26 // FILE_MAILSLOT_QUERY_INFORMATION
+	FileMailslotSetInformation   = 27 // FILE_MAILSLOT_SET_INFORMATION
+)
+
+// FILE_PIPE_LOCAL_INFORMATION (ntifs.h) describes a pipe as seen from one of
+// its ends.
+type FILE_PIPE_LOCAL_INFORMATION struct {
+	NamedPipeType          uint32
+	NamedPipeConfiguration uint32
+	MaximumInstances       uint32
+	CurrentInstances       uint32
+	InboundQuota           uint32
+	ReadDataAvailable      uint32
+	OutboundQuota          uint32
+	WriteQuotaAvailable    uint32
+	NamedPipeState         uint32 // FILE_PIPE_*_STATE
+	NamedPipeEnd           uint32 // FILE_PIPE_CLIENT_END or FILE_PIPE_SERVER_END
+}
 
 // FILE_PIPE_WAIT_FOR_BUFFER is the input of FSCTL_PIPE_WAIT (ntifs.h). Name
 // holds NameLength bytes of UTF-16, the pipe's name relative to
@@ -35,7 +62,6 @@ type FILE_PIPE_WAIT_FOR_BUFFER struct {
 	TimeoutSpecified uint8
 	_                uint8
 	Name             [1]uint16 // at offset 14
-
 }
 
 // Wine reports whether the process runs under Wine rather than Windows.

@@ -48,6 +48,7 @@ var (
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
 	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
+	procNtQueryInformationFile      = modntdll.NewProc("NtQueryInformationFile")
 )
 
 func CancelSynchronousIo(thread windows.Handle) (err error) {
@@ -104,6 +105,14 @@ func NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintp
 
 func NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) {
 	r0, _, _ := syscall.SyscallN(procNtOpenFile.Addr(), uintptr(unsafe.Pointer(handle)), uintptr(access), uintptr(unsafe.Pointer(oa)), uintptr(unsafe.Pointer(iosb)), uintptr(share), uintptr(options))
+	if r0 != 0 {
+		ntstatus = windows.NTStatus(r0)
+	}
+	return
+}
+
+func NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) {
+	r0, _, _ := syscall.SyscallN(procNtQueryInformationFile.Addr(), uintptr(file), uintptr(unsafe.Pointer(iosb)), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(class))
 	if r0 != 0 {
 		ntstatus = windows.NTStatus(r0)
 	}
