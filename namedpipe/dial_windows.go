@@ -46,11 +46,11 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "dial", Path: name, Err: err}
 	}
-	addr := Addr(pn.path)
+	addr := Addr(pn.Path)
 	fail := func(err error) (*Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: err}
 	}
-	path16, err := windows.UTF16PtrFromString(pn.path)
+	path16, err := windows.UTF16PtrFromString(pn.Path)
 	if err != nil {
 		return fail(err)
 	}
@@ -64,10 +64,10 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 			return newClient(h, addr)
 		}
 		switch {
-		case err == windows.ERROR_PIPE_BUSY && pn.local():
+		case err == windows.ERROR_PIPE_BUSY && pn.Local():
 			// Wait until an instance listens, then race other clients for
 			// it: whoever loses waits again.
-			err = waitPipe(pn.name, waitSlice(ctx), ctx.Done())
+			err = waitPipe(pn.Name, waitSlice(ctx), ctx.Done())
 			switch {
 			case err == nil || err == windows.ERROR_SEM_TIMEOUT:
 				continue

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
@@ -16,7 +17,7 @@ import (
 // listening at once and replaces each one as soon as a client connects, so
 // the pipe's name exists from Listen to Close.
 type Listener struct {
-	name   pipeName
+	name   ipcname.Name
 	cfg    validated
 	sd     *windows.SECURITY_DESCRIPTOR
 	ntPath *windows.NTUnicodeString
@@ -52,14 +53,14 @@ func Listen(name string) (*Listener, error) {
 // Errors are *os.PathError.
 func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	pn, err := parseName(name)
-	if err == nil && !pn.local() {
+	if err == nil && !pn.Local() {
 		err = errRemote
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "listen", Path: name, Err: err}
 	}
 	fail := func(err error) (*Listener, error) {
-		return nil, &os.PathError{Op: "listen", Path: pn.path, Err: err}
+		return nil, &os.PathError{Op: "listen", Path: pn.Path, Err: err}
 	}
 	cfg, err := c.validate()
 	if err != nil {
@@ -69,7 +70,7 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ntPath, err := windows.NewNTUnicodeString(`\??\pipe\` + pn.name)
+	ntPath, err := windows.NewNTUnicodeString(`\??\pipe\` + pn.Name)
 	if err != nil {
 		return fail(err)
 	}
@@ -78,7 +79,7 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	// zero-time FSCTL_PIPE_WAIT says "not found" only for a free name. The
 	// check costs one call per Listen and runs everywhere, so that the guard
 	// is exercised under Wine too.
-	switch err := waitPipe(pn.name, 0, nil); err {
+	switch err := waitPipe(pn.Name, 0, nil); err {
 	case windows.ERROR_FILE_NOT_FOUND:
 	case nil, windows.ERROR_SEM_TIMEOUT:
 		return fail(fmt.Errorf("pipe name in use: %w", windows.ERROR_ALREADY_EXISTS))
@@ -118,7 +119,7 @@ func (l *Listener) replenish() {
 				// a closing conn calls replenish again.
 				return
 			}
-			l.err = &os.PathError{Op: "listen", Path: l.name.path, Err: err}
+			l.err = &os.PathError{Op: "listen", Path: l.name.Path, Err: err}
 			select {
 			case l.failed <- struct{}{}:
 			default:
@@ -228,7 +229,7 @@ func (l *Listener) serve(f *iocp.File) {
 		f.Close()
 		return
 	}
-	c := newConn(f, Addr(l.name.path), true, l.cfg.MessageMode)
+	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
 	c.listener = l
 	select {
 	case l.ready <- c:
@@ -357,6 +358,6 @@ func (l *Listener) Close() error {
 }
 
 // Addr returns the pipe's address.
-func (l *Listener) Addr() net.Addr { return Addr(l.name.path) }
+func (l *Listener) Addr() net.Addr { return Addr(l.name.Path) }
 
 var _ net.Listener = (*Listener)(nil)

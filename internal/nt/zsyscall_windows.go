@@ -42,6 +42,7 @@ var (
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
 	procCancelSynchronousIo         = modkernel32.NewProc("CancelSynchronousIo")
+	procGetHandleInformation        = modkernel32.NewProc("GetHandleInformation")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
 	procGetQueuedCompletionStatusEx = modkernel32.NewProc("GetQueuedCompletionStatusEx")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
@@ -53,6 +54,14 @@ var (
 
 func CancelSynchronousIo(thread windows.Handle) (err error) {
 	r1, _, e1 := syscall.SyscallN(procCancelSynchronousIo.Addr(), uintptr(thread))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func GetHandleInformation(h windows.Handle, flags *uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetHandleInformation.Addr(), uintptr(h), uintptr(unsafe.Pointer(flags)))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}

@@ -1,0 +1,72 @@
+// Package ipcname parses the Win32 names of pipes and mailslots: a short name
+// or a \\host\<kind>\name path. It is portable, so its rules are tested on
+// every platform.
+package ipcname
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+)
+
+var (
+	ErrEmpty   = errors.New("empty name")
+	ErrNUL     = errors.New("name contains a NUL byte")
+	ErrTooLong = errors.New("name too long")
+	ErrNotPath = errors.New(`not a \\host\kind\name path`)
+	ErrNoName  = errors.New("path has no name after its kind")
+)
+
+// Name is a parsed name.
+type Name struct {
+	Path string // \\host\kind\name, the Win32 path
+	Host string // "." for the local machine, "*" for a domain broadcast
+	Name string // the part after \kind\, as the file system knows it
+}
+
+// Local reports whether the name is on this machine.
+func (n Name) Local() bool { return n.Host == "." || n.Host == "?" }
+
+// Parse accepts a short name ("x" means \\.\kind\x) or a full path
+// \\host\kind\x, with either slash in the prefix. kind is "pipe" or
+// "mailslot"; the part after \kind\ may itself hold backslashes, as many real
+// names do. maxLen is the longest Path allowed, in UTF-16 code units.
+func Parse(s, kind string, maxLen int) (Name, error) {
+	if s == "" {
+		return Name{}, ErrEmpty
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Name{}, ErrNUL
+	}
+	notPath := fmt.Errorf(`%w: want a short name or \\host\%s\name`, ErrNotPath, kind)
+	var n Name
+	if !isSep(s[0]) {
+		n = Name{Path: `\\.\` + kind + `\` + s, Host: ".", Name: s}
+	} else {
+		if len(s) < 2 || !isSep(s[1]) {
+			return Name{}, notPath
+		}
+		rest := s[2:]
+		i := strings.IndexAny(rest, `\/`)
+		if i <= 0 {
+			return Name{}, notPath
+		}
+		host := rest[:i]
+		rest = rest[i+1:]
+		if len(rest) < len(kind)+1 || !strings.EqualFold(rest[:len(kind)], kind) || !isSep(rest[len(kind)]) {
+			return Name{}, notPath
+		}
+		name := rest[len(kind)+1:]
+		if name == "" {
+			return Name{}, fmt.Errorf(`%w: \%s\ ends the path`, ErrNoName, kind)
+		}
+		n = Name{Path: `\\` + host + `\` + kind + `\` + name, Host: host, Name: name}
+	}
+	if l := len(utf16.Encode([]rune(n.Path))); l > maxLen {
+		return Name{}, fmt.Errorf("%w: %d UTF-16 code units, the limit is %d", ErrTooLong, l, maxLen)
+	}
+	return n, nil
+}
+
+func isSep(c byte) bool { return c == '\\' || c == '/' }
