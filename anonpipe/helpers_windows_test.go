@@ -86,10 +86,9 @@ func inheritable(t testing.TB, f *os.File) bool {
 // synchronous reports whether the handle was opened for synchronous I/O
 // (FileModeInformation has FILE_SYNCHRONOUS_IO_ALERT or _NONALERT).
 func synchronous(t testing.TB, f *os.File) bool {
-	const fileModeInformation = 16
 	var mode uint32
 	var iosb windows.IO_STATUS_BLOCK
-	if err := nt.NtQueryInformationFile(handleOf(t, f), &iosb, (*byte)(unsafe.Pointer(&mode)), 4, fileModeInformation); err != nil {
+	if err := nt.NtQueryInformationFile(handleOf(t, f), &iosb, (*byte)(unsafe.Pointer(&mode)), 4, nt.FileModeInformation); err != nil {
 		t.Fatal(err)
 	}
 	return mode&(windows.FILE_SYNCHRONOUS_IO_ALERT|windows.FILE_SYNCHRONOUS_IO_NONALERT) != 0

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
 
@@ -158,7 +159,7 @@ func TestDefaultSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := currentUser()
+	user, err := winsec.CurrentUser()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 //sys	GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, count uint32, removed *uint32, timeout uint32, alertable bool) (err error) = kernel32.GetQueuedCompletionStatusEx
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
+//sys	GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) = kernel32.GetMailslotInfo
+//sys	SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) = kernel32.SetMailslotInfo
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
 
@@ -30,12 +32,16 @@ const (
 )
 
 // File information classes (FILE_INFORMATION_CLASS, wdm.h) for
-// NtQueryInformationFile and NtSetInformationFile.
+// NtQueryInformationFile.
 const (
-	FilePipeInformation          = 23 // FILE_PIPE_INFORMATION: read and completion mode
-	FilePipeLocalInformation     = 24 // FILE_PIPE_LOCAL_INFORMATION
-	FileMailslotQueryInformation = 26 // FILE_MAILSLOT_QUERY_INFORMATION
-	FileMailslotSetInformation   = 27 // FILE_MAILSLOT_SET_INFORMATION
+	FileModeInformation      = 16 // a ULONG: FILE_SYNCHRONOUS_IO_* bits tell a synchronous handle from an overlapped one
+	FilePipeLocalInformation = 24 // FILE_PIPE_LOCAL_INFORMATION
+)
+
+// Mailslot constants (winbase.h).
+const (
+	MAILSLOT_NO_MESSAGE   = 0xFFFFFFFF // GetMailslotInfo's next size when none is queued
+	MAILSLOT_WAIT_FOREVER = 0xFFFFFFFF // a read timeout of forever, in milliseconds
 )
 
 // FILE_PIPE_LOCAL_INFORMATION (ntifs.h) describes a pipe as seen from one of

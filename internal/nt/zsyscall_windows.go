@@ -43,9 +43,11 @@ var (
 
 	procCancelSynchronousIo         = modkernel32.NewProc("CancelSynchronousIo")
 	procGetHandleInformation        = modkernel32.NewProc("GetHandleInformation")
+	procGetMailslotInfo             = modkernel32.NewProc("GetMailslotInfo")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
 	procGetQueuedCompletionStatusEx = modkernel32.NewProc("GetQueuedCompletionStatusEx")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
+	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
 	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
@@ -62,6 +64,14 @@ func CancelSynchronousIo(thread windows.Handle) (err error) {
 
 func GetHandleInformation(h windows.Handle, flags *uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procGetHandleInformation.Addr(), uintptr(h), uintptr(unsafe.Pointer(flags)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetMailslotInfo.Addr(), uintptr(slot), uintptr(unsafe.Pointer(maxMessageSize)), uintptr(unsafe.Pointer(nextSize)), uintptr(unsafe.Pointer(messageCount)), uintptr(unsafe.Pointer(readTimeout)))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
@@ -90,6 +100,14 @@ func GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, 
 
 func PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procPeekNamedPipe.Addr(), uintptr(pipe), uintptr(unsafe.Pointer(buf)), uintptr(size), uintptr(unsafe.Pointer(read)), uintptr(unsafe.Pointer(avail)), uintptr(unsafe.Pointer(leftInMessage)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procSetMailslotInfo.Addr(), uintptr(slot), uintptr(readTimeout))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
