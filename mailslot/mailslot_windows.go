@@ -320,10 +320,14 @@ func (s *Slot) readSync(b []byte) (int, error) {
 		if err := s.setKernelTimeout(wait); err != nil {
 			return 0, err
 		}
+		// A plain call, not iocp's Blocking: nothing could interrupt it
+		// anyway, and the slice bounds how long Close waits for it.
+		if err := s.sf.Acquire(); err != nil {
+			return 0, err
+		}
 		var n uint32
-		err := s.sf.Blocking(func(h windows.Handle) error {
-			return windows.ReadFile(h, b, &n, nil)
-		})
+		err := windows.ReadFile(s.sf.Handle(), b, &n, nil)
+		s.sf.Release()
 		switch {
 		case err == windows.ERROR_SEM_TIMEOUT && timeout < 0:
 			return 0, ErrTimeout
@@ -481,7 +485,7 @@ func (s *Slot) Close() error {
 type Writer struct {
 	path      string
 	broadcast bool
-	f         *iocp.File // synchronous: a write completes at once
+	f         *iocp.File // synchronous; Close waits for a write in progress
 }
 
 // Open opens the mailslot name for writing: a short name, \\.\mailslot\x,
@@ -516,10 +520,14 @@ func (w *Writer) Write(msg []byte) (int, error) {
 		return 0, &os.PathError{Op: "write", Path: w.path,
 			Err: fmt.Errorf("%w: %d bytes, a broadcast carries at most %d", ErrMessageTooLarge, len(msg), BroadcastLimit)}
 	}
+	// A mailslot write never waits for the reader: the message is queued or
+	// refused at once.
+	if err := w.f.Acquire(); err != nil {
+		return 0, &os.PathError{Op: "write", Path: w.path, Err: os.ErrClosed}
+	}
 	var n uint32
-	err := w.f.Blocking(func(h windows.Handle) error {
-		return windows.WriteFile(h, msg, &n, nil)
-	})
+	err := windows.WriteFile(w.f.Handle(), msg, &n, nil)
+	w.f.Release()
 	if err != nil {
 		if err == iocp.ErrClosed {
 			err = os.ErrClosed
