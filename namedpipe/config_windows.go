@@ -96,6 +96,13 @@ type ListenConfig struct {
 	// AllowRemoteClients lets clients on other machines connect through SMB.
 	// Default false: the pipe is created with FILE_PIPE_REJECT_REMOTE_CLIENTS.
 	AllowRemoteClients bool
+
+	// CurrentUserOnly narrows the default security descriptor to the
+	// current user alone: LocalSystem loses its access too (as .NET's
+	// PipeOptions.CurrentUserOnly). It cannot be combined with
+	// SecurityDescriptor. Clients can check the matching owner with
+	// DialConfig.CurrentUserOnly.
+	CurrentUserOnly bool
 }
 
 // validated holds a ListenConfig with its defaults applied.
@@ -119,6 +126,8 @@ func (c *ListenConfig) validate() (validated, error) {
 		return v, fmt.Errorf("OutputBufferSize %d: want 0 (default) to %d", c.OutputBufferSize, uint32(math.MaxUint32))
 	case c.Direction != Duplex && c.Direction != Inbound && c.Direction != Outbound:
 		return v, fmt.Errorf("unknown %v", c.Direction)
+	case c.CurrentUserOnly && c.SecurityDescriptor != "":
+		return v, errors.New("CurrentUserOnly and SecurityDescriptor together")
 	}
 	v.backlog = c.Backlog
 	if v.backlog == 0 {

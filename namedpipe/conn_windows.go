@@ -48,6 +48,9 @@ func (c *Conn) opError(op string, err error) error {
 	case err == iocp.ErrClosed:
 		err = net.ErrClosed
 	}
+	if oe, ok := err.(*net.OpError); ok {
+		return oe
+	}
 	return &net.OpError{Op: op, Net: "pipe", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 

@@ -2,6 +2,8 @@ package namedpipe
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"time"
@@ -19,6 +21,124 @@ type DialConfig struct {
 	// at once with an error that matches fs.ErrNotExist. It retries with a
 	// back-off from 5 ms to 100 ms, on a timer: no thread is blocked.
 	WaitForServer bool
+
+	// ImpersonationLevel is what the server may do as this client
+	// (CreateFile's SECURITY_SQOS_PRESENT flags). The default,
+	// Identification, lets it learn who the client is but not act as it.
+	ImpersonationLevel ImpersonationLevel
+
+	// DynamicTracking makes the server see changes to the client's
+	// security context after the connection is made
+	// (SECURITY_CONTEXT_TRACKING); by default it sees the context as it was
+	// when Dial opened the pipe.
+	DynamicTracking bool
+
+	// EffectiveOnly hides the privileges and groups disabled in the
+	// client's token from a server that impersonates it
+	// (SECURITY_EFFECTIVE_ONLY).
+	EffectiveOnly bool
+
+	// ExpectedOwner, when set, is the SID that must own the pipe: after
+	// opening it, Dial reads the owner from the pipe's security descriptor
+	// and, if it differs, closes the pipe and fails with an error that
+	// matches fs.ErrPermission. It defends a client against a squatter who
+	// created the name before the real server.
+	ExpectedOwner *windows.SID
+
+	// CurrentUserOnly expects the pipe to be owned by the user this
+	// process runs as: ExpectedOwner set to that user (as .NET's
+	// PipeOptions.CurrentUserOnly). It cannot be combined with
+	// ExpectedOwner.
+	CurrentUserOnly bool
+}
+
+// ImpersonationLevel is the SECURITY_IMPERSONATION_LEVEL a client grants the
+// server.
+type ImpersonationLevel int
+
+const (
+	// Identification lets the server query the client's identity and
+	// privileges, not act as it (SECURITY_IDENTIFICATION). The default.
+	Identification ImpersonationLevel = iota
+	// Anonymous hides the client's identity from the server
+	// (SECURITY_ANONYMOUS).
+	Anonymous
+	// Impersonation lets the server act as the client on this machine
+	// (SECURITY_IMPERSONATION).
+	Impersonation
+	// Delegation lets the server act as the client on other machines too
+	// (SECURITY_DELEGATION).
+	Delegation
+)
+
+func (l ImpersonationLevel) String() string {
+	switch l {
+	case Identification:
+		return "Identification"
+	case Anonymous:
+		return "Anonymous"
+	case Impersonation:
+		return "Impersonation"
+	case Delegation:
+		return "Delegation"
+	}
+	return fmt.Sprintf("ImpersonationLevel(%d)", int(l))
+}
+
+// sqos returns CreateFile's security quality-of-service flags for d.
+func (d *DialConfig) sqos() (uint32, error) {
+	flags := uint32(windows.SECURITY_SQOS_PRESENT)
+	switch d.ImpersonationLevel {
+	case Identification:
+		flags |= windows.SECURITY_IDENTIFICATION
+	case Anonymous:
+		flags |= windows.SECURITY_ANONYMOUS
+	case Impersonation:
+		flags |= windows.SECURITY_IMPERSONATION
+	case Delegation:
+		flags |= windows.SECURITY_DELEGATION
+	default:
+		return 0, fmt.Errorf("%w: %v", ErrInvalidConfig, d.ImpersonationLevel)
+	}
+	if d.DynamicTracking {
+		flags |= windows.SECURITY_CONTEXT_TRACKING
+	}
+	if d.EffectiveOnly {
+		flags |= windows.SECURITY_EFFECTIVE_ONLY
+	}
+	return flags, nil
+}
+
+// expectedOwner returns the SID the pipe must be owned by, or nil.
+func (d *DialConfig) expectedOwner() (*windows.SID, error) {
+	switch {
+	case d.CurrentUserOnly && d.ExpectedOwner != nil:
+		return nil, fmt.Errorf("%w: CurrentUserOnly and ExpectedOwner together", ErrInvalidConfig)
+	case d.CurrentUserOnly:
+		u, err := windows.GetCurrentProcessToken().GetTokenUser()
+		if err != nil {
+			return nil, err
+		}
+		return u.User.Sid, nil
+	}
+	return d.ExpectedOwner, nil
+}
+
+// checkOwner fails with an error matching fs.ErrPermission unless want owns
+// the pipe h.
+func checkOwner(h windows.Handle, want *windows.SID) error {
+	sd, err := windows.GetSecurityInfo(h, windows.SE_KERNEL_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("reading the pipe's owner: %w", err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("reading the pipe's owner: %w", err)
+	}
+	if owner == nil || !owner.Equals(want) {
+		return fmt.Errorf("pipe owned by %v, want %v: %w", owner, want, fs.ErrPermission)
+	}
+	return nil
 }
 
 // Dial connects to the named pipe with the zero DialConfig.
@@ -30,9 +150,9 @@ func Dial(ctx context.Context, name string) (*Conn, error) {
 // Dial connects to the named pipe: a short name ("myapp" means
 // \\.\pipe\myapp) or a \\host\pipe\name path.
 //
-// The client end is opened overlapped, with SECURITY_SQOS_PRESENT and
-// SECURITY_IDENTIFICATION: the server may learn who the client is but cannot
-// impersonate it to act with its rights. When every instance is busy, Dial
+// The client end is opened overlapped, with SECURITY_SQOS_PRESENT and, by
+// default, SECURITY_IDENTIFICATION: the server may learn who the client is
+// but cannot impersonate it to act with its rights. When every instance is busy, Dial
 // waits for one with an asynchronous FSCTL_PIPE_WAIT that ctx cancels (no
 // sleeping, no blocked thread); a remote busy pipe is retried on a timer. A
 // missing pipe fails at once with an error that matches fs.ErrNotExist,
@@ -54,13 +174,27 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return fail(err)
 	}
+	sqos, err := d.sqos()
+	if err != nil {
+		return fail(err)
+	}
+	owner, err := d.expectedOwner()
+	if err != nil {
+		return fail(err)
+	}
 	backoff := 5 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		h, err := open(path16)
+		h, err := open(path16, sqos)
 		if err == nil {
+			if owner != nil {
+				if err := checkOwner(h, owner); err != nil {
+					windows.CloseHandle(h)
+					return fail(err)
+				}
+			}
 			return newClient(h, addr)
 		}
 		switch {
@@ -93,8 +227,8 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 // open opens the client end. Duplex access comes first; a pipe whose
 // direction refuses it (the server shares only read or only write access)
 // answers ERROR_ACCESS_DENIED, and the one-way opens follow.
-func open(path *uint16) (windows.Handle, error) {
-	const flags = windows.FILE_FLAG_OVERLAPPED | windows.SECURITY_SQOS_PRESENT | windows.SECURITY_IDENTIFICATION
+func open(path *uint16, sqos uint32) (windows.Handle, error) {
+	flags := windows.FILE_FLAG_OVERLAPPED | sqos
 	var err error
 	for _, access := range [...]uint32{
 		windows.GENERIC_READ | windows.GENERIC_WRITE,

@@ -10,6 +10,7 @@ import (
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
 
@@ -66,7 +67,13 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(configError(err))
 	}
-	sd, err := securityDescriptor(c.SecurityDescriptor)
+	sddl := c.SecurityDescriptor
+	if c.CurrentUserOnly {
+		if sddl, err = winsec.CurrentUserOnlySDDL(); err != nil {
+			return fail(err)
+		}
+	}
+	sd, err := securityDescriptor(sddl)
 	if err != nil {
 		return fail(err)
 	}
@@ -165,7 +172,7 @@ func (l *Listener) newInstance(first bool) (*iocp.File, error) {
 		typ, mode = windows.FILE_PIPE_MESSAGE_TYPE, windows.FILE_PIPE_MESSAGE_MODE
 	}
 	if !l.cfg.AllowRemoteClients {
-		typ |= windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
+		typ |= rejectRemoteClients()
 	}
 	maxInstances := uint32(0xFFFFFFFF) // unlimited
 	if l.cfg.MaxInstances > 0 {
@@ -191,6 +198,26 @@ func (l *Listener) newInstance(first bool) (*iocp.File, error) {
 		return nil, st.Errno()
 	}
 	return iocp.NewFile(h)
+}
+
+var (
+	wineOnce sync.Once
+	wine     bool
+)
+
+// rejectRemoteClients returns FILE_PIPE_REJECT_REMOTE_CLIENTS, the
+// NamedPipeType bit that refuses clients from other machines. Wine 8 reads
+// any nonzero NamedPipeType as FILE_PIPE_MESSAGE_TYPE (measured: a byte pipe
+// created with the bit reports itself a message pipe, and its clients'
+// reads merge nothing but are switched to message mode), and has no way for
+// remote clients to reach a pipe in the first place, so there the bit is
+// left out. This is the one place that difference is handled.
+func rejectRemoteClients() uint32 {
+	wineOnce.Do(func() { wine = nt.Wine() })
+	if wine {
+		return 0
+	}
+	return windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
 }
 
 // serve waits for a client on one instance and queues the connection.
@@ -261,21 +288,28 @@ func (l *Listener) recycle(c *Conn) bool {
 		return false
 	}
 	f := iocp.Adopt(h)
-	_, err = f.Do(iocp.Control, nil, func(op *iocp.Op) error {
-		return nt.NtFsControlFile(h, 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_DISCONNECT, nil, 0, nil, 0)
-	})
+	if err := disconnect(f); err != nil {
+		f.Close()
+		l.release()
+		return true
+	}
+	l.relisten(f)
+	return true
+}
+
+// relisten puts a disconnected instance back to wait for a client, or
+// closes it if the listener is closed.
+func (l *Listener) relisten(f *iocp.File) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err != nil || l.closed {
+	if l.closed {
 		f.Close()
 		l.live--
-		l.replenish()
-		return true
+		return
 	}
 	l.pending[f] = true
 	l.wg.Add(1)
 	go l.serve(f)
-	return true
 }
 
 // release accounts for a closed server connection and lets a listener at

@@ -13,6 +13,10 @@ import (
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
 //sys	GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) = kernel32.GetMailslotInfo
 //sys	SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) = kernel32.SetMailslotInfo
+//sys	NtQueryDirectoryFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32, single bool, name *windows.NTUnicodeString, restart bool) (ntstatus error) = ntdll.NtQueryDirectoryFile
+//sys	GetNamedPipeClientSessionId(pipe windows.Handle, id *uint32) (err error) = kernel32.GetNamedPipeClientSessionId
+//sys	GetNamedPipeServerSessionId(pipe windows.Handle, id *uint32) (err error) = kernel32.GetNamedPipeServerSessionId
+//sys	ImpersonateNamedPipeClient(pipe windows.Handle) (err error) = advapi32.ImpersonateNamedPipeClient
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
 
@@ -34,9 +38,17 @@ const (
 // File information classes (FILE_INFORMATION_CLASS, wdm.h) for
 // NtQueryInformationFile.
 const (
+	FileDirectoryInformation = 1  // FILE_DIRECTORY_INFORMATION records, for NtQueryDirectoryFile
 	FileModeInformation      = 16 // a ULONG: FILE_SYNCHRONOUS_IO_* bits tell a synchronous handle from an overlapped one
+	FilePipeInformation      = 23 // FILE_PIPE_INFORMATION
 	FilePipeLocalInformation = 24 // FILE_PIPE_LOCAL_INFORMATION
 )
+
+// FILE_PIPE_INFORMATION (ntifs.h): one end's read and completion mode.
+type FILE_PIPE_INFORMATION struct {
+	ReadMode       uint32 // FILE_PIPE_BYTE_STREAM_MODE or FILE_PIPE_MESSAGE_MODE
+	CompletionMode uint32 // FILE_PIPE_QUEUE_OPERATION or FILE_PIPE_COMPLETE_OPERATION
+}
 
 // Mailslot constants (winbase.h).
 const (

@@ -38,12 +38,16 @@ func errnoErr(e syscall.Errno) error {
 }
 
 var (
+	modadvapi32 = windows.NewLazySystemDLL("advapi32.dll")
 	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
+	procImpersonateNamedPipeClient  = modadvapi32.NewProc("ImpersonateNamedPipeClient")
 	procCancelSynchronousIo         = modkernel32.NewProc("CancelSynchronousIo")
 	procGetHandleInformation        = modkernel32.NewProc("GetHandleInformation")
 	procGetMailslotInfo             = modkernel32.NewProc("GetMailslotInfo")
+	procGetNamedPipeClientSessionId = modkernel32.NewProc("GetNamedPipeClientSessionId")
+	procGetNamedPipeServerSessionId = modkernel32.NewProc("GetNamedPipeServerSessionId")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
 	procGetQueuedCompletionStatusEx = modkernel32.NewProc("GetQueuedCompletionStatusEx")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
@@ -51,8 +55,17 @@ var (
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
 	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
+	procNtQueryDirectoryFile        = modntdll.NewProc("NtQueryDirectoryFile")
 	procNtQueryInformationFile      = modntdll.NewProc("NtQueryInformationFile")
 )
+
+func ImpersonateNamedPipeClient(pipe windows.Handle) (err error) {
+	r1, _, e1 := syscall.SyscallN(procImpersonateNamedPipeClient.Addr(), uintptr(pipe))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
 
 func CancelSynchronousIo(thread windows.Handle) (err error) {
 	r1, _, e1 := syscall.SyscallN(procCancelSynchronousIo.Addr(), uintptr(thread))
@@ -72,6 +85,22 @@ func GetHandleInformation(h windows.Handle, flags *uint32) (err error) {
 
 func GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procGetMailslotInfo.Addr(), uintptr(slot), uintptr(unsafe.Pointer(maxMessageSize)), uintptr(unsafe.Pointer(nextSize)), uintptr(unsafe.Pointer(messageCount)), uintptr(unsafe.Pointer(readTimeout)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func GetNamedPipeClientSessionId(pipe windows.Handle, id *uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetNamedPipeClientSessionId.Addr(), uintptr(pipe), uintptr(unsafe.Pointer(id)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func GetNamedPipeServerSessionId(pipe windows.Handle, id *uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetNamedPipeServerSessionId.Addr(), uintptr(pipe), uintptr(unsafe.Pointer(id)))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
@@ -132,6 +161,22 @@ func NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintp
 
 func NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) {
 	r0, _, _ := syscall.SyscallN(procNtOpenFile.Addr(), uintptr(unsafe.Pointer(handle)), uintptr(access), uintptr(unsafe.Pointer(oa)), uintptr(unsafe.Pointer(iosb)), uintptr(share), uintptr(options))
+	if r0 != 0 {
+		ntstatus = windows.NTStatus(r0)
+	}
+	return
+}
+
+func NtQueryDirectoryFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32, single bool, name *windows.NTUnicodeString, restart bool) (ntstatus error) {
+	var _p0 uint32
+	if single {
+		_p0 = 1
+	}
+	var _p1 uint32
+	if restart {
+		_p1 = 1
+	}
+	r0, _, _ := syscall.SyscallN(procNtQueryDirectoryFile.Addr(), uintptr(file), uintptr(event), uintptr(apcRoutine), uintptr(apcContext), uintptr(unsafe.Pointer(iosb)), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(class), uintptr(_p0), uintptr(unsafe.Pointer(name)), uintptr(_p1))
 	if r0 != 0 {
 		ntstatus = windows.NTStatus(r0)
 	}

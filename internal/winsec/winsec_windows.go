@@ -46,6 +46,16 @@ func DefaultSDDL() (string, error) {
 	return "O:" + user + "D:P(A;;GA;;;" + user + ")(A;;GA;;;SY)", nil
 }
 
+// CurrentUserOnlySDDL is DefaultSDDL without LocalSystem: owned by the
+// current user, a protected DACL that grants full access to that user alone.
+func CurrentUserOnlySDDL() (string, error) {
+	user, err := CurrentUser()
+	if err != nil {
+		return "", err
+	}
+	return "O:" + user + "D:P(A;;GA;;;" + user + ")", nil
+}
+
 // ErrBadSDDL is wrapped by Descriptor's error for SDDL that does not parse.
 var ErrBadSDDL = errors.New("bad SDDL")
 
