@@ -15,6 +15,14 @@
 //	...
 //	c, err := namedpipe.Dial(ctx, "myapp")
 //
+// A server can tell who is on the other end (ClientProcessID, ClientUser,
+// session IDs) and act as the client (Impersonate, at the level the client
+// allowed with DialConfig.ImpersonationLevel); a client can insist on the
+// pipe's owner (DialConfig.ExpectedOwner, CurrentUserOnly) so that a squatter
+// cannot pose as the server. Peek, Info, Transact, Call, Disconnect, List
+// and SecurityDescriptor expose the rest of what the named-pipe file system
+// offers.
+//
 // Reads, writes, listens and waits for busy pipes are overlapped operations
 // on one I/O completion port per process: no OS thread is blocked per
 // operation or per connection, and deadlines and Close interrupt them.
