@@ -23,11 +23,13 @@ var (
 )
 
 // start creates the process's completion port and the goroutine that drains
-// it. The goroutine blocks one OS thread in GetQueuedCompletionStatusEx for
+// it. The goroutine blocks one OS thread in GetQueuedCompletionStatus for
 // the life of the process, whatever the number of handles and operations.
 func start() error {
 	portOnce.Do(func() {
-		port, portErr = windows.CreateIoCompletionPort(windows.InvalidHandle, 0, 0, 1)
+		// No concurrency limit: one thread dequeues anyway, and a limit of 1
+		// measured no better.
+		port, portErr = windows.CreateIoCompletionPort(windows.InvalidHandle, 0, 0, 0xffffffff)
 		if portErr != nil {
 			portErr = os.NewSyscallError("CreateIoCompletionPort", portErr)
 			return
@@ -37,25 +39,26 @@ func start() error {
 	return portErr
 }
 
+// drain wakes the waiter of each completion packet. It takes one packet per
+// call: against GetQueuedCompletionStatusEx with 64 entries it measured the
+// same throughput and about 20% less ping-pong latency under Wine (where
+// every call is a round trip to wineserver).
 func drain() {
-	// Up to 64 packets per call: under load one system call wakes many
-	// waiters.
-	var entries [64]nt.OverlappedEntry
 	for {
 		var n uint32
-		err := nt.GetQueuedCompletionStatusEx(port, &entries[0], uint32(len(entries)), &n, windows.INFINITE, false)
-		if err != nil {
-			// Only an invalid port or buffer fails an infinite wait; neither
-			// can happen while the process runs. Do not spin.
-			panic("iocp: GetQueuedCompletionStatusEx: " + err.Error())
+		var key uintptr
+		var o *windows.Overlapped
+		err := windows.GetQueuedCompletionStatus(port, &n, &key, &o, windows.INFINITE)
+		if o == nil {
+			// Only an invalid port fails an infinite wait without a
+			// packet; that cannot happen while the process runs.
+			panic("iocp: GetQueuedCompletionStatus: " + err.Error())
 		}
-		for i := range entries[:n] {
-			// Every packet on this port carries the OVERLAPPED of an Op, whose
-			// goroutine keeps it alive until it has received this wake-up.
-			op := (*Op)(unsafe.Pointer(entries[i].Overlapped))
-			entries[i].Overlapped = nil
-			op.done <- struct{}{}
-		}
+		// Every packet on this port carries the OVERLAPPED of an Op, whose
+		// goroutine keeps it alive until it has received this wake-up. A
+		// failed operation's packet comes with err set; its status is in
+		// the OVERLAPPED, where Do reads it.
+		(*Op)(unsafe.Pointer(o)).done <- struct{}{}
 	}
 }
 

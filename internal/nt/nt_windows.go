@@ -1,14 +1,12 @@
 package nt
 
-import (
-	"golang.org/x/sys/windows"
-)
+// The //sys lines below use x/sys/windows types; the generated file imports
+// the package.
 
 //sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
 //sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
 //sys	NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryInformationFile
 //sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
-//sys	GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, count uint32, removed *uint32, timeout uint32, alertable bool) (err error) = kernel32.GetQueuedCompletionStatusEx
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
 //sys	GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) = kernel32.GetMailslotInfo
@@ -19,15 +17,6 @@ import (
 //sys	ImpersonateNamedPipeClient(pipe windows.Handle) (err error) = advapi32.ImpersonateNamedPipeClient
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
-
-// OverlappedEntry is OVERLAPPED_ENTRY (minwinbase.h): one completion packet
-// dequeued by GetQueuedCompletionStatusEx.
-type OverlappedEntry struct {
-	CompletionKey            uintptr
-	Overlapped               *windows.Overlapped
-	Internal                 uintptr
-	NumberOfBytesTransferred uint32
-}
 
 // Pipe file-system controls (winioctl.h) that x/sys does not declare.
 const (

@@ -49,7 +49,6 @@ var (
 	procGetNamedPipeClientSessionId = modkernel32.NewProc("GetNamedPipeClientSessionId")
 	procGetNamedPipeServerSessionId = modkernel32.NewProc("GetNamedPipeServerSessionId")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
-	procGetQueuedCompletionStatusEx = modkernel32.NewProc("GetQueuedCompletionStatusEx")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
 	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
@@ -109,18 +108,6 @@ func GetNamedPipeServerSessionId(pipe windows.Handle, id *uint32) (err error) {
 
 func GetProcessHandleCount(process windows.Handle, count *uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procGetProcessHandleCount.Addr(), uintptr(process), uintptr(unsafe.Pointer(count)))
-	if r1 == 0 {
-		err = errnoErr(e1)
-	}
-	return
-}
-
-func GetQueuedCompletionStatusEx(port windows.Handle, entries *OverlappedEntry, count uint32, removed *uint32, timeout uint32, alertable bool) (err error) {
-	var _p0 uint32
-	if alertable {
-		_p0 = 1
-	}
-	r1, _, e1 := syscall.SyscallN(procGetQueuedCompletionStatusEx.Addr(), uintptr(port), uintptr(unsafe.Pointer(entries)), uintptr(count), uintptr(unsafe.Pointer(removed)), uintptr(timeout), uintptr(_p0))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
