@@ -18,6 +18,8 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	GOOS=linux GOARCH=amd64 $(GO) vet $(PKGS)
 	GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
+	# anonpipe's Unix code without pipe2 and SOCK_CLOEXEC.
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./anonpipe ./internal/ipcname
 	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./...
 
 test-native:
