@@ -83,15 +83,12 @@ func inheritable(t testing.TB, f *os.File) bool {
 	return flags&windows.HANDLE_FLAG_INHERIT != 0
 }
 
-// synchronous reports whether the handle was opened for synchronous I/O
-// (FileModeInformation has FILE_SYNCHRONOUS_IO_ALERT or _NONALERT).
 func synchronous(t testing.TB, f *os.File) bool {
-	var mode uint32
-	var iosb windows.IO_STATUS_BLOCK
-	if err := nt.NtQueryInformationFile(handleOf(t, f), &iosb, (*byte)(unsafe.Pointer(&mode)), 4, nt.FileModeInformation); err != nil {
+	sync, err := nt.Synchronous(handleOf(t, f))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return mode&(windows.FILE_SYNCHRONOUS_IO_ALERT|windows.FILE_SYNCHRONOUS_IO_NONALERT) != 0
+	return sync
 }
 
 func TestEndModes(t *testing.T) {

@@ -168,10 +168,10 @@ func (c *Config) Create(name string) (*Slot, error) {
 	if s.timeout < 0 {
 		s.timeout = NoWait
 	}
-	isSync, err := synchronous(h)
+	isSync, err := nt.Synchronous(h)
 	if err != nil {
 		windows.CloseHandle(h)
-		return fail(err)
+		return fail(os.NewSyscallError("NtQueryInformationFile", err))
 	}
 	if isSync {
 		s.sf = iocp.Synchronous(h)
@@ -179,17 +179,6 @@ func (c *Config) Create(name string) (*Slot, error) {
 		s.f = os.NewFile(uintptr(h), n.Path)
 	}
 	return s, nil
-}
-
-// synchronous reports whether h was opened for synchronous I/O.
-func synchronous(h windows.Handle) (bool, error) {
-	var mode uint32
-	var iosb windows.IO_STATUS_BLOCK
-	err := nt.NtQueryInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&mode)), uint32(unsafe.Sizeof(mode)), nt.FileModeInformation)
-	if err != nil {
-		return false, os.NewSyscallError("NtQueryInformationFile", err.(windows.NTStatus).Errno())
-	}
-	return mode&(windows.FILE_SYNCHRONOUS_IO_ALERT|windows.FILE_SYNCHRONOUS_IO_NONALERT) != 0, nil
 }
 
 // Name returns the slot's \\.\mailslot\ path.

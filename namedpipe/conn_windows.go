@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -270,17 +269,11 @@ func (c *Conn) peerGone() bool {
 
 // localInfo returns FILE_PIPE_LOCAL_INFORMATION for this end.
 func (c *Conn) localInfo() (nt.FILE_PIPE_LOCAL_INFORMATION, error) {
-	var info nt.FILE_PIPE_LOCAL_INFORMATION
 	if err := c.f.Acquire(); err != nil {
-		return info, err
+		return nt.FILE_PIPE_LOCAL_INFORMATION{}, err
 	}
 	defer c.f.Release()
-	var iosb windows.IO_STATUS_BLOCK
-	err := nt.NtQueryInformationFile(c.f.Handle(), &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), nt.FilePipeLocalInformation)
-	if err != nil {
-		return info, err.(windows.NTStatus).Errno()
-	}
-	return info, nil
+	return nt.QueryInformationFile[nt.FILE_PIPE_LOCAL_INFORMATION](c.f.Handle(), nt.FilePipeLocalInformation)
 }
 
 var _ net.Conn = (*Conn)(nil)

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -83,12 +82,9 @@ func (c *Conn) Info() (Info, error) {
 		return Info{}, c.opError("info", err)
 	}
 	var pi nt.FILE_PIPE_INFORMATION
-	err = c.withHandle("info", func(h windows.Handle) error {
-		var iosb windows.IO_STATUS_BLOCK
-		if err := nt.NtQueryInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&pi)), uint32(unsafe.Sizeof(pi)), nt.FilePipeInformation); err != nil {
-			return err.(windows.NTStatus).Errno()
-		}
-		return nil
+	err = c.withHandle("info", func(h windows.Handle) (err error) {
+		pi, err = nt.QueryInformationFile[nt.FILE_PIPE_INFORMATION](h, nt.FilePipeInformation)
+		return err
 	})
 	if err != nil {
 		return Info{}, err

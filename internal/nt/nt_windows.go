@@ -1,7 +1,10 @@
 package nt
 
-// The //sys lines below use x/sys/windows types; the generated file imports
-// the package.
+import (
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
 
 //sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
 //sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
@@ -79,4 +82,23 @@ type FILE_PIPE_WAIT_FOR_BUFFER struct {
 // the export up; nothing is called.
 func Wine() bool {
 	return modntdll.NewProc("wine_get_version").Find() == nil
+}
+
+// QueryInformationFile returns the information of class (a FILE_*_INFORMATION
+// structure, T) about h, with the NTSTATUS turned into a windows.Errno.
+func QueryInformationFile[T any](h windows.Handle, class uint32) (T, error) {
+	var info T
+	var iosb windows.IO_STATUS_BLOCK
+	err := NtQueryInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), class)
+	if err != nil {
+		return info, err.(windows.NTStatus).Errno()
+	}
+	return info, nil
+}
+
+// Synchronous reports whether h was opened for synchronous I/O: its
+// FileModeInformation has FILE_SYNCHRONOUS_IO_ALERT or _NONALERT.
+func Synchronous(h windows.Handle) (bool, error) {
+	mode, err := QueryInformationFile[uint32](h, FileModeInformation)
+	return mode&(windows.FILE_SYNCHRONOUS_IO_ALERT|windows.FILE_SYNCHRONOUS_IO_NONALERT) != 0, err
 }
