@@ -100,9 +100,7 @@ type Slot struct {
 	mu        sync.Mutex
 	timeout   time.Duration // configured read timeout
 	deadline  time.Time     // synchronous mode's read deadline
-	gen       uint64        // bumped when deadline or timeout changes
-	readerGen uint64        // gen of the synchronous read in progress
-	reading   bool          // a synchronous read is in the kernel or about to be
+	reading   bool          // a synchronous read is under way
 	kernelMS  uint32        // timeout now set on a synchronous handle
 	kernelSet bool
 }
@@ -210,32 +208,56 @@ func (s *Slot) Read(b []byte) (int, error) {
 // ReadMessage waits for the next message and returns it whole, whatever its
 // size.
 func (s *Slot) ReadMessage() ([]byte, error) {
+	// An overlapped handle (Windows) refuses a short buffer and keeps the
+	// message, so the first read goes straight into a 64 KiB buffer, enough
+	// for most messages, and only a longer one costs a GetMailslotInfo. A
+	// synchronous one (Wine) truncates silently, so there the size is asked
+	// first.
+	ask := s.sf != nil
 	for {
-		size := 64 << 10 // room for most messages while none is queued
-		next, _, err := s.queue()
-		if err != nil {
-			return nil, s.pathError("read", err)
+		size := readMessageBuffer
+		if ask {
+			info, err := s.info()
+			if err != nil {
+				return nil, s.pathError("read", err)
+			}
+			if info.NextSize >= 0 {
+				// At least 1 byte: Wine 8 answers a 0-byte read of a
+				// zero-length message without taking it off the queue.
+				size = max(info.NextSize, 1)
+			}
 		}
-		if next >= 0 {
-			// At least 1 byte: Wine 8 answers a 0-byte read of a
-			// zero-length message without taking it off the queue.
-			size = max(next, 1)
+		if size != readMessageBuffer {
+			buf := make([]byte, size)
+			n, err := s.read(buf)
+			if errors.Is(err, io.ErrShortBuffer) {
+				continue // a longer message came first
+			}
+			if err != nil {
+				return nil, s.pathError("read", err)
+			}
+			return buf[:n:n], nil
 		}
-		buf := make([]byte, size)
-		n, err := s.read(buf)
+		pb := bufPool.Get().(*[]byte)
+		n, err := s.read(*pb)
+		msg := append([]byte{}, (*pb)[:n]...)
+		bufPool.Put(pb)
 		if errors.Is(err, io.ErrShortBuffer) {
-			// A larger message came first; its size is queued now.
+			ask = true // a longer message: read it at its size
 			continue
 		}
 		if err != nil {
 			return nil, s.pathError("read", err)
 		}
-		if n < size/4 {
-			return append([]byte(nil), buf[:n]...), nil
-		}
-		return buf[:n:n], nil
+		return msg, nil
 	}
 }
+
+// readMessageBuffer is the buffer ReadMessage reads into when it does not
+// know the message's size; the message is copied out of it.
+const readMessageBuffer = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, readMessageBuffer); return &b }}
 
 func (s *Slot) read(b []byte) (int, error) {
 	if s.f != nil {
@@ -426,30 +448,14 @@ func (s *Slot) control(fn func(h windows.Handle) error) error {
 	return fn(s.sf.Handle())
 }
 
-// queue returns the next message's size (-1 for none) and the number of
-// messages queued.
-func (s *Slot) queue() (next, count int, err error) {
-	var n, c uint32
-	err = s.control(func(h windows.Handle) error {
-		return os.NewSyscallError("GetMailslotInfo", nt.GetMailslotInfo(h, nil, &n, &c, nil))
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	if n == nt.MAILSLOT_NO_MESSAGE {
-		return -1, int(c), nil
-	}
-	return int(n), int(c), nil
-}
-
-// Info returns the state of the slot's queue.
-func (s *Slot) Info() (Info, error) {
+// info reads GetMailslotInfo; Info is what it means to callers.
+func (s *Slot) info() (Info, error) {
 	var max, next, count uint32
 	err := s.control(func(h windows.Handle) error {
 		return os.NewSyscallError("GetMailslotInfo", nt.GetMailslotInfo(h, &max, &next, &count, nil))
 	})
 	if err != nil {
-		return Info{}, s.pathError("info", err)
+		return Info{}, err
 	}
 	s.mu.Lock()
 	info := Info{NextSize: int(next), Messages: int(count), MaxMessageSize: int(max), ReadTimeout: s.timeout}
@@ -458,6 +464,12 @@ func (s *Slot) Info() (Info, error) {
 		info.NextSize = -1
 	}
 	return info, nil
+}
+
+// Info returns the state of the slot's queue.
+func (s *Slot) Info() (Info, error) {
+	info, err := s.info()
+	return info, s.pathError("info", err)
 }
 
 // Close closes the slot; pending reads fail with an error wrapping

@@ -181,13 +181,8 @@ func Adopt(h windows.Handle) *File {
 
 // Synchronous makes a File of a handle opened for synchronous I/O, which is
 // not associated with the port. Only Blocking, Acquire and Close are of use
-// on it: Close interrupts calls in Blocking.
+// on it: Close waits for Acquire's holders and interrupts calls in Blocking.
 func Synchronous(h windows.Handle) *File { return Adopt(h) }
-
-// CancelBlocking interrupts the calls now inside Blocking; they fail with
-// ERROR_OPERATION_ABORTED. A call that has not yet entered the kernel is not
-// interrupted: callers that must be sure retry until it has reacted.
-func (f *File) CancelBlocking() { f.cancelBlockers() }
 
 func (f *File) shutdown() error {
 	f.mu.Lock()
