@@ -38,8 +38,6 @@ var (
 	// ErrMessageTooLarge is wrapped by Write's error for a message larger
 	// than a broadcast can carry.
 	ErrMessageTooLarge = errors.New("message too large")
-
-	errRemote = errors.New("cannot create a mailslot on another machine")
 )
 
 // shortBuffer is the error of a Read whose buffer is shorter than the next
@@ -116,10 +114,7 @@ func Create(name string) (*Slot, error) {
 // any other, Create fails with an error for which errors.Is(err, fs.ErrExist)
 // holds.
 func (c *Config) Create(name string) (*Slot, error) {
-	n, err := ipcname.Parse(name, "mailslot", MaxNameLength)
-	if err == nil && !n.Local() {
-		err = errRemote
-	}
+	n, err := ipcname.ParseLocal(name, "mailslot", MaxNameLength)
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: name, Err: err}
 	}

@@ -33,7 +33,7 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	listener  *Listener // the listener that accepted a server end
+	listener  *Listener // the listener that accepted it; set for every server end
 }
 
 func newConn(f *iocp.File, addr Addr, server, message bool) *Conn {

@@ -194,31 +194,32 @@ func (c *Conn) Disconnect() error {
 	done := false
 	c.closeOnce.Do(func() {
 		done = true
-		var h windows.Handle
-		h, err = c.f.Detach()
-		if err != nil {
-			c.closeErr = c.opError("close", err)
-			return
-		}
-		f := iocp.Adopt(h)
-		if err = disconnect(f); err != nil {
-			f.Close()
-			if c.listener != nil {
-				c.listener.release()
-			}
-			return
-		}
-		if c.listener != nil {
-			c.listener.relisten(f)
-		} else {
-			f.Close()
-		}
+		err = c.reuse()
 		c.closeErr = c.opError("close", net.ErrClosed)
 	})
 	if !done {
 		return c.opError("disconnect", net.ErrClosed)
 	}
 	return c.opError("disconnect", err)
+}
+
+// reuse ends a server connection for good: it takes the instance from c
+// (which is closed after), disconnects it, dropping unread data, and hands it
+// back to the listener to wait for the next client. An instance that cannot
+// be disconnected is closed instead. Called once, under c.closeOnce.
+func (c *Conn) reuse() error {
+	h, err := c.f.Detach()
+	if err != nil {
+		return err
+	}
+	f := iocp.Adopt(h)
+	if err := disconnect(f); err != nil {
+		f.Close()
+		c.listener.release()
+		return err
+	}
+	c.listener.relisten(f)
+	return nil
 }
 
 // disconnect issues FSCTL_PIPE_DISCONNECT on a server instance.

@@ -23,7 +23,6 @@ func TestPeek(t *testing.T) {
 		if message {
 			want.MessageRemaining = 5
 		}
-		waitFor(t, func() bool { p, _ := server.Peek(); return p.Available == 12 })
 		if p, err := server.Peek(); err != nil || p != want {
 			t.Fatalf("message %v: Peek = %+v, %v; want %+v", message, p, err, want)
 		}
@@ -38,23 +37,10 @@ func TestPeek(t *testing.T) {
 	}
 }
 
-// waitFor polls cond, for state that another process's (here, the other
-// end's) completed write makes true.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never became true")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestInfo(t *testing.T) {
 	cfg := &ListenConfig{MessageMode: true, Direction: Duplex, MaxInstances: 5, Backlog: 2, InputBufferSize: 8192, OutputBufferSize: 16384}
 	server, client := pair(t, cfg)
 	client.Write([]byte("abc"))
-	waitFor(t, func() bool { i, _ := server.Info(); return i.ReadAvailable == 3 })
 	si, err := server.Info()
 	if err != nil {
 		t.Fatal(err)
@@ -167,16 +153,7 @@ func TestTransact(t *testing.T) {
 
 func TestDisconnect(t *testing.T) {
 	l, name := listen(t, &ListenConfig{MaxInstances: 1})
-	accepted := make(chan *Conn, 2)
-	go func() {
-		for {
-			c, err := l.AcceptPipe()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	client, err := Dial(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)

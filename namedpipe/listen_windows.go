@@ -53,10 +53,7 @@ func Listen(name string) (*Listener, error) {
 //
 // Errors are *os.PathError.
 func (c *ListenConfig) Listen(name string) (*Listener, error) {
-	pn, err := parseName(name)
-	if err == nil && !pn.Local() {
-		err = errRemote
-	}
+	pn, err := ipcname.ParseLocal(name, "pipe", MaxNameLength)
 	if err != nil {
 		return nil, &os.PathError{Op: "listen", Path: name, Err: err}
 	}
@@ -283,17 +280,7 @@ func (l *Listener) recycle(c *Conn) bool {
 	if info, err := c.localInfo(); err != nil || info.NamedPipeState != windows.FILE_PIPE_CLOSING_STATE {
 		return false
 	}
-	h, err := c.f.Detach()
-	if err != nil {
-		return false
-	}
-	f := iocp.Adopt(h)
-	if err := disconnect(f); err != nil {
-		f.Close()
-		l.release()
-		return true
-	}
-	l.relisten(f)
+	c.reuse()
 	return true
 }
 

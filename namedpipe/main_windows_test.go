@@ -89,6 +89,22 @@ func listen(t testing.TB, c *ListenConfig) (*Listener, string) {
 	return l, name
 }
 
+// acceptAll accepts every connection of l until it closes and delivers
+// them on the channel it returns.
+func acceptAll(l *Listener) <-chan *Conn {
+	accepted := make(chan *Conn, 2)
+	go func() {
+		for {
+			c, err := l.AcceptPipe()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return accepted
+}
+
 // pair returns a connected server and client end.
 func pair(t testing.TB, c *ListenConfig) (server, client *Conn) {
 	t.Helper()

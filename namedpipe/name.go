@@ -1,8 +1,6 @@
 package namedpipe
 
 import (
-	"errors"
-
 	"github.com/conduit-ipc/conduit/internal/ipcname"
 )
 
@@ -10,8 +8,6 @@ import (
 // units, counting the \\host\pipe\ prefix (CreateNamedPipe: "The entire pipe
 // name string can be up to 256 characters long").
 const MaxNameLength = 256
-
-var errRemote = errors.New("cannot listen on a remote pipe name")
 
 // parseName accepts a short name ("myapp" means \\.\pipe\myapp) or a full
 // path \\host\pipe\name, with either slash in the prefix.

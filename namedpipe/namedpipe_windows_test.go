@@ -162,16 +162,7 @@ func TestConcurrentDialers(t *testing.T) {
 
 func TestMaxInstancesBusy(t *testing.T) {
 	l, name := listen(t, &ListenConfig{MaxInstances: 1})
-	accepted := make(chan *Conn, 2)
-	go func() {
-		for {
-			c, err := l.AcceptPipe()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	first, err := Dial(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ var (
 	ErrTooLong = errors.New("name too long")
 	ErrNotPath = errors.New(`not a \\host\kind\name path`)
 	ErrNoName  = errors.New("path has no name after its kind")
+	ErrRemote  = errors.New("name is on another machine; only local names can be created")
 )
 
 // Name is a parsed name.
@@ -67,6 +68,16 @@ func Parse(s, kind string, maxLen int) (Name, error) {
 		return Name{}, fmt.Errorf("%w: %d UTF-16 code units, the limit is %d", ErrTooLong, l, maxLen)
 	}
 	return n, nil
+}
+
+// ParseLocal is Parse for names a server creates, which must be on this
+// machine: any other host is ErrRemote.
+func ParseLocal(s, kind string, maxLen int) (Name, error) {
+	n, err := Parse(s, kind, maxLen)
+	if err == nil && !n.Local() {
+		return Name{}, ErrRemote
+	}
+	return n, err
 }
 
 func isSep(c byte) bool { return c == '\\' || c == '/' }

@@ -57,3 +57,15 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLocal(t *testing.T) {
+	for in, want := range map[string]error{
+		"x": nil, `\\.\mailslot\x`: nil, `\\?\mailslot\x`: nil,
+		`\\host\mailslot\x`: ErrRemote, `\\*\mailslot\x`: ErrRemote, "": ErrEmpty,
+	} {
+		_, err := ParseLocal(in, "mailslot", 260)
+		if !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("ParseLocal(%q) = %v, want %v", in, err, want)
+		}
+	}
+}
