@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
 
@@ -115,11 +116,7 @@ func (d *DialConfig) expectedOwner() (*windows.SID, error) {
 	case d.CurrentUserOnly && d.ExpectedOwner != nil:
 		return nil, fmt.Errorf("%w: CurrentUserOnly and ExpectedOwner together", ErrInvalidConfig)
 	case d.CurrentUserOnly:
-		u, err := windows.GetCurrentProcessToken().GetTokenUser()
-		if err != nil {
-			return nil, err
-		}
-		return u.User.Sid, nil
+		return winsec.CurrentUserSID()
 	}
 	return d.ExpectedOwner, nil
 }

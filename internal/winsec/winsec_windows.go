@@ -12,21 +12,31 @@ import (
 
 var (
 	userOnce sync.Once
-	userSID  string
+	user     *windows.SID
 	userErr  error
 )
 
-// CurrentUser returns the SID of the process token's user.
-func CurrentUser() (string, error) {
+// CurrentUserSID returns the SID of the process token's user, read once.
+// Callers must not modify it.
+func CurrentUserSID() (*windows.SID, error) {
 	userOnce.Do(func() {
 		u, err := windows.GetCurrentProcessToken().GetTokenUser()
 		if err != nil {
 			userErr = fmt.Errorf("reading the process token's user: %w", err)
 			return
 		}
-		userSID = u.User.Sid.String()
+		user, userErr = u.User.Sid.Copy()
 	})
-	return userSID, userErr
+	return user, userErr
+}
+
+// CurrentUser returns the SID of the process token's user as a string.
+func CurrentUser() (string, error) {
+	sid, err := CurrentUserSID()
+	if err != nil {
+		return "", err
+	}
+	return sid.String(), nil
 }
 
 // DefaultSDDL is the security descriptor of objects whose configuration sets
