@@ -200,10 +200,7 @@ func TestInfo(t *testing.T) {
 	if info.NextSize != 5 {
 		t.Errorf("NextSize = %d, want 5", info.NextSize)
 	}
-	if !onWine() && info.Messages != 2 {
-		// Wine reports 1 however many are queued.
-		t.Errorf("Messages = %d, want 2", info.Messages)
-	}
+	// The count is TestInfoMessageCount's, which Wine gets wrong.
 	s.ReadMessage()
 	if info, _ := s.Info(); info.NextSize != 7 {
 		t.Errorf("NextSize after one read = %d, want 7", info.NextSize)
