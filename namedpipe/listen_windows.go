@@ -197,11 +197,6 @@ func (l *Listener) newInstance(first bool) (*iocp.File, error) {
 	return iocp.NewFile(h)
 }
 
-var (
-	wineOnce sync.Once
-	wine     bool
-)
-
 // rejectRemoteClients returns FILE_PIPE_REJECT_REMOTE_CLIENTS, the
 // NamedPipeType bit that refuses clients from other machines. Wine 8 reads
 // any nonzero NamedPipeType as FILE_PIPE_MESSAGE_TYPE (measured: a byte pipe
@@ -210,8 +205,7 @@ var (
 // remote clients to reach a pipe in the first place, so there the bit is
 // left out. This is the one place that difference is handled.
 func rejectRemoteClients() uint32 {
-	wineOnce.Do(func() { wine = nt.Wine() })
-	if wine {
+	if nt.Wine() {
 		return 0
 	}
 	return windows.FILE_PIPE_REJECT_REMOTE_CLIENTS

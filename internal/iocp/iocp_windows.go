@@ -374,19 +374,13 @@ func statusError(s windows.NTStatus) error {
 // ERROR_MORE_DATA is STATUS_BUFFER_OVERFLOW, a warning.
 func isWarning(err error) bool { return err == windows.ERROR_MORE_DATA }
 
-var (
-	wineOnce sync.Once
-	wine     bool
-)
-
 // warningQueuesPacket reports whether an operation that returned a warning at
 // once (ERROR_MORE_DATA from a message-mode read) still posts a completion
 // packet despite FILE_SKIP_COMPLETION_PORT_ON_SUCCESS. Windows skips the
 // packet only for success; Wine 8 (measured) skips it for warnings too. This
 // is the one place that difference is handled.
 func warningQueuesPacket() bool {
-	wineOnce.Do(func() { wine = nt.Wine() })
-	return !wine
+	return !nt.Wine()
 }
 
 // SetReadDeadline sets the deadline of pending and future Read operations.

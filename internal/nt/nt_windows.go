@@ -1,6 +1,7 @@
 package nt
 
 import (
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -78,11 +79,12 @@ type FILE_PIPE_WAIT_FOR_BUFFER struct {
 // Wine reports whether the process runs under Wine rather than Windows.
 //
 // Wine's ntdll exports wine_get_version; Windows' does not. Tests use it to
-// skip, with the reason, what Wine does not emulate faithfully. It only looks
-// the export up; nothing is called.
-func Wine() bool {
+// skip, with the reason, what Wine does not emulate faithfully, and the few
+// places that work around a Wine difference use it too. It looks the export
+// up once; nothing is called.
+var Wine = sync.OnceValue(func() bool {
 	return modntdll.NewProc("wine_get_version").Find() == nil
-}
+})
 
 // QueryInformationFile returns the information of class (a FILE_*_INFORMATION
 // structure, T) about h, with the NTSTATUS turned into a windows.Errno.
