@@ -37,6 +37,7 @@ run:
 # (go-winio) in the bench module, which keeps them out of conduit's go.mod.
 bench:
 	cd bench && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) .
+	$(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./anonpipe ./mailslot
 
 generate:
 	$(GO) generate ./...
