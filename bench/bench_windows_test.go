@@ -157,32 +157,34 @@ func rows(b *testing.B, serveFn func(io.ReadWriter), run func(b *testing.B, conn
 
 // BenchmarkThroughput moves data one way in 64 KiB writes.
 func BenchmarkThroughput(b *testing.B) {
-	rows(b, func(rw io.ReadWriter) { discard(rw) }, func(b *testing.B, conn io.ReadWriteCloser) {
-		buf := make([]byte, chunk)
-		b.SetBytes(chunk)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := conn.Write(buf); err != nil {
-				b.Fatal(err)
-			}
+	rows(b, func(rw io.ReadWriter) { discard(rw) }, throughput)
+}
+
+func throughput(b *testing.B, conn io.ReadWriteCloser) {
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := conn.Write(buf); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
 }
 
 // BenchmarkPingPong sends one byte and waits for its echo.
-func BenchmarkPingPong(b *testing.B) {
-	rows(b, echo, func(b *testing.B, conn io.ReadWriteCloser) {
-		buf := make([]byte, 1)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := conn.Write(buf); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.ReadFull(conn, buf); err != nil {
-				b.Fatal(err)
-			}
+func BenchmarkPingPong(b *testing.B) { rows(b, echo, pingPong) }
+
+func pingPong(b *testing.B, conn io.ReadWriteCloser) {
+	buf := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := conn.Write(buf); err != nil {
+			b.Fatal(err)
 		}
-	})
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkConnect measures dial, accept and close of both ends.

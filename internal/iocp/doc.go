@@ -6,7 +6,16 @@
 // completion packets for operations it did not issue itself (FSCTL_PIPE_LISTEN,
 // FSCTL_PIPE_WAIT, FSCTL_PIPE_TRANSCEIVE), reports a message-mode read that
 // ends in ERROR_MORE_DATA with the byte count that Wine leaves at zero, and
-// cannot tell a zero-length message from end of file. The cost is the same as
-// the runtime's: no OS thread is blocked per operation or per handle, only the
-// one thread that waits on the port.
+// cannot tell a zero-length message from end of file.
+//
+// Threads: one waits on the port for the life of the process. A pending read
+// or write first waits on its own thread, for at most a couple of
+// milliseconds and with at most four threads doing so at once, so that a
+// quick completion skips the hand-off from the port's thread to the
+// goroutine's. After that it waits on the port like any other operation. So
+// no OS thread is blocked per operation, per handle or per idle connection.
+//
+// Cancellation (Close, deadlines, a context) is CancelIoEx on the operation,
+// issued by whoever cancels; the waiting goroutine only ever waits for its
+// completion.
 package iocp

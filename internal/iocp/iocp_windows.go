@@ -1,10 +1,12 @@
 package iocp
 
 import (
+	"context"
 	"errors"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -22,27 +24,25 @@ var (
 	portErr  error
 )
 
-// start creates the process's completion port and the goroutine that drains
-// it. The goroutine blocks one OS thread in GetQueuedCompletionStatus for
-// the life of the process, whatever the number of handles and operations.
+// start creates the process's completion port, the fast path's events and
+// the goroutine that drains the port.
 func start() error {
 	portOnce.Do(func() {
-		// No concurrency limit: one thread dequeues anyway, and a limit of 1
-		// measured no better.
+		// No concurrency limit: one thread dequeues anyway.
 		port, portErr = windows.CreateIoCompletionPort(windows.InvalidHandle, 0, 0, 0xffffffff)
 		if portErr != nil {
 			portErr = os.NewSyscallError("CreateIoCompletionPort", portErr)
 			return
 		}
+		initFast()
 		go drain()
 	})
 	return portErr
 }
 
-// drain wakes the waiter of each completion packet. It takes one packet per
-// call: against GetQueuedCompletionStatusEx with 64 entries it measured the
-// same throughput and about 20% less ping-pong latency under Wine (where
-// every call is a round trip to wineserver).
+// drain dequeues every completion packet, one per call, and hands it to its
+// Op. It blocks one OS thread in GetQueuedCompletionStatus for the life of
+// the process, whatever the number of handles and operations.
 func drain() {
 	for {
 		var n uint32
@@ -54,23 +54,175 @@ func drain() {
 			// packet; that cannot happen while the process runs.
 			panic("iocp: GetQueuedCompletionStatus: " + err.Error())
 		}
-		// Every packet on this port carries the OVERLAPPED of an Op, whose
-		// goroutine keeps it alive until it has received this wake-up. A
+		// Every packet on this port carries the OVERLAPPED of an Op. A
 		// failed operation's packet comes with err set; its status is in
 		// the OVERLAPPED, where Do reads it.
-		(*Op)(unsafe.Pointer(o)).done <- struct{}{}
+		(*Op)(unsafe.Pointer(o)).dequeued()
 	}
 }
+
+// The fast path. Handing a completion from the thread that dequeues it to
+// the waiting goroutine's costs a wake-up of another thread, and under Wine
+// every wake-up is several round trips to wineserver. So a pending read or
+// write first waits on its own thread, for at most fastWait, on an event that
+// its completion sets: one that completes within that time (a reply, a
+// reader catching up) returns the way a synchronous call would. Only
+// fastSlots threads wait so at any time; other operations go straight to the
+// port. No thread is held per operation or per idle connection: at most
+// fastSlots threads, each for at most fastWait.
+//
+// A write's completion also queues its packet, which the drain goroutine
+// hands to the write if it outlasts fastWait. A read's completion only sets
+// the event, which saves the drain goroutine's dequeue; a read that outlasts
+// fastWait is cancelled and issued again through the port. That is safe
+// for reads, which move no data until they complete, and not for writes,
+// whose cancellation may leave part of the data sent.
+const (
+	fastWait  = 2 * time.Millisecond
+	fastSlots = 4
+)
+
+var fast struct {
+	free chan int // indices of free slots
+	ev   [fastSlots]windows.Handle
+}
+
+// initFast creates the slots' auto-reset events. Without them the fast path
+// is off, which costs speed only.
+func initFast() {
+	fast.free = make(chan int, fastSlots)
+	for i := range fast.ev {
+		ev, err := windows.CreateEvent(nil, 0, 0, nil)
+		if err != nil {
+			return
+		}
+		fast.ev[i] = ev
+		fast.free <- i
+	}
+}
+
+// takeSlot returns a free slot, or -1.
+func takeSlot() int {
+	select {
+	case i := <-fast.free:
+		return i
+	default:
+		return -1
+	}
+}
+
+func putSlot(i int) { fast.free <- i }
+
+// waitSlot waits on op's own thread for op to complete, for at most d
+// (forever if d is 0), and reports whether it did. The slot's event may also
+// have been set by the late completion of an operation that used the slot
+// before, so only the OVERLAPPED's status, written before the event is set,
+// says whether op is done.
+func waitSlot(op *Op, slot int, d time.Duration) bool {
+	end := time.Now().Add(d)
+	for {
+		ms := uint32(windows.INFINITE)
+		if d > 0 {
+			left := (time.Until(end) + time.Millisecond - 1) / time.Millisecond
+			if left <= 0 {
+				return false
+			}
+			ms = uint32(left)
+		}
+		ev, _ := windows.WaitForSingleObject(fast.ev[slot], ms)
+		if windows.NTStatus(atomic.LoadUintptr(&op.o.Internal)) != windows.STATUS_PENDING {
+			return true
+		}
+		if ev != windows.WAIT_OBJECT_0 {
+			return false
+		}
+	}
+}
+
+// Op states, once its call has returned pending.
+const (
+	opPending  int32 = iota // nobody is done with it
+	opReturned              // Do returned its result; the packet is still due
+	opDequeued              // the drain goroutine has its packet; Do has not returned
+	opParked                // Do waits on wake for the packet
+)
 
 // Op is one overlapped operation. Its OVERLAPPED comes first so that the
 // completion packet's pointer is the Op's. The Internal and InternalHigh
 // fields double as the IO_STATUS_BLOCK of NT calls.
 type Op struct {
-	o    windows.Overlapped
-	done chan struct{}
+	o     windows.Overlapped
+	wake  chan struct{} // the packet of a parked Do is here
+	state atomic.Int32
+
+	// Under the File's mu.
+	seq       uint64 // counts the Do calls that used this Op
+	mode      Mode
+	submitted bool  // the call has returned pending: CancelIoEx can reach it
+	why       error // why it is being cancelled, if it is
 }
 
-var opPool = sync.Pool{New: func() any { return &Op{done: make(chan struct{}, 1)} }}
+// Ops are never freed: a completion packet holds an Op's address where the
+// garbage collector cannot see it, so every Op stays reachable from ops.all.
+// Their number is the peak number of operations in flight.
+var ops struct {
+	mu   sync.Mutex
+	all  []*Op
+	free []*Op
+}
+
+func getOp() *Op {
+	ops.mu.Lock()
+	defer ops.mu.Unlock()
+	if n := len(ops.free); n > 0 {
+		op := ops.free[n-1]
+		ops.free = ops.free[:n-1]
+		return op
+	}
+	op := &Op{wake: make(chan struct{}, 1)}
+	ops.all = append(ops.all, op)
+	return op
+}
+
+func putOp(op *Op) {
+	ops.mu.Lock()
+	ops.free = append(ops.free, op)
+	ops.mu.Unlock()
+}
+
+// dequeued is the drain goroutine's part: the packet is here, and with it
+// the result.
+func (op *Op) dequeued() {
+	for {
+		switch op.state.Load() {
+		case opPending:
+			if !op.state.CompareAndSwap(opPending, opDequeued) {
+				continue
+			}
+		case opReturned:
+			putOp(op)
+		case opParked:
+			op.wake <- struct{}{}
+		}
+		return
+	}
+}
+
+// await is Do's part once the call has returned pending and its packet is
+// due: it returns when the result is in the OVERLAPPED.
+func (op *Op) await() {
+	if op.state.CompareAndSwap(opPending, opParked) {
+		<-op.wake
+	}
+}
+
+// release ends Do's use of op.
+func (op *Op) release(packet bool) {
+	if packet && op.state.CompareAndSwap(opPending, opReturned) {
+		return // the drain goroutine frees it
+	}
+	putOp(op)
+}
 
 // Overlapped returns the OVERLAPPED to pass to ReadFile, WriteFile or
 // DeviceIoControl.
@@ -98,7 +250,9 @@ type File struct {
 
 	rd, wd deadline
 
-	blockers map[windows.Handle]struct{} // threads inside Blocking, under mu
+	// Under mu.
+	pending  map[*Op]struct{}            // operations between submit and their result
+	blockers map[windows.Handle]struct{} // threads inside Blocking
 }
 
 // NewFile associates h, which must have been opened for overlapped I/O, with
@@ -173,9 +327,9 @@ func (f *File) Detach() (windows.Handle, error) {
 // Adopt makes a File of a handle that Detach returned. A handle can be
 // associated with one completion port only once, so NewFile cannot take it.
 func Adopt(h windows.Handle) *File {
-	f := &File{h: h, closed: make(chan struct{})}
-	f.rd.init()
-	f.wd.init()
+	f := &File{h: h, closed: make(chan struct{}), pending: make(map[*Op]struct{})}
+	f.rd.init(f, Read)
+	f.wd.init(f, Write)
 	return f
 }
 
@@ -192,9 +346,12 @@ func (f *File) shutdown() error {
 	}
 	f.closing = true
 	close(f.closed)
+	for op := range f.pending {
+		f.cancel(op, ErrClosed)
+	}
 	f.mu.Unlock()
-	// Waiters see f.closed and cancel their own operation; wait for them so
-	// that no OVERLAPPED is still in the kernel's hands when the handle goes.
+	// Wait for the operations' goroutines, so that no OVERLAPPED is still in
+	// the kernel's hands when the handle goes.
 	// No thread can enter Blocking now (it must Acquire first), but one
 	// already in it may not have entered its call when it is cancelled, so
 	// cancel again until it has left.
@@ -281,64 +438,169 @@ const (
 // Do issues one overlapped operation through submit and waits for it. It
 // returns the byte count and the operation's final error: nil, a
 // windows.Errno (ERROR_MORE_DATA and ERROR_BROKEN_PIPE among them), ErrClosed
-// if Close interrupted it, os.ErrDeadlineExceeded if its deadline did, or the
-// context's error if cancel (which may be nil) fired first.
+// if Close interrupted it, os.ErrDeadlineExceeded if its deadline did, or
+// an error that IsContextCancel recognises if ctx (which may be nil) ended
+// first.
 //
 // submit must issue the call on f's handle with op's OVERLAPPED (or IOSB and
 // Context for NT calls) and return the call's error as it is: nil,
 // windows.ERROR_IO_PENDING, a windows.NTStatus, or any other error.
-func (f *File) Do(mode Mode, cancel <-chan struct{}, submit func(op *Op) error) (int, error) {
+func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (int, error) {
 	if err := f.Acquire(); err != nil {
 		return 0, err
 	}
 	defer f.Release()
-	var dl *deadline
+	op := getOp()
+	op.state.Store(opPending)
+
+	// Whatever cancels the operation from now on (Close, the deadline, ctx)
+	// finds it in pending.
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		putOp(op)
+		return 0, ErrClosed
+	}
+	op.seq++
+	op.mode, op.submitted, op.why = mode, false, nil
+	f.pending[op] = struct{}{}
+	f.mu.Unlock()
+	n, packet, err := f.do(op, mode, ctx, submit)
+	// Out of pending before anyone may reuse op.
+	f.mu.Lock()
+	delete(f.pending, op)
+	f.mu.Unlock()
+	op.release(packet)
+	return n, err
+}
+
+// do is Do between registering op and releasing it; packet says whether a
+// completion packet is due for op.
+func (f *File) do(op *Op, mode Mode, ctx context.Context, submit func(op *Op) error) (n int, packet bool, err error) {
+	if dl := f.deadline(mode); dl != nil && dl.passed() {
+		return 0, false, os.ErrDeadlineExceeded
+	}
+	if ctx != nil && ctx.Done() != nil {
+		if ctx.Err() != nil {
+			return 0, false, errContext
+		}
+		seq := op.seq
+		stop := context.AfterFunc(ctx, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if _, ok := f.pending[op]; ok && op.seq == seq {
+				f.cancel(op, errContext)
+			}
+		})
+		defer stop()
+	}
+	slot := -1
+	if mode != Control {
+		slot = takeSlot()
+	}
+	for {
+		op.o = windows.Overlapped{}
+		if slot >= 0 {
+			// The status says pending until the completion writes it.
+			op.o.HEvent = fast.ev[slot]
+			if mode == Read {
+				op.o.HEvent |= 1 // the event only, no packet
+			}
+			op.o.Internal = uintptr(windows.STATUS_PENDING)
+		}
+		err = normalize(submit(op))
+		pending := err == windows.ERROR_IO_PENDING || (err != nil && isWarning(err) && warningQueuesPacket())
+		if !pending {
+			if slot >= 0 {
+				putSlot(slot)
+			}
+			// On immediate completion the byte count is in the
+			// OVERLAPPED, also for ERROR_MORE_DATA, where Wine leaves
+			// ReadFile's own count at zero.
+			return int(op.o.InternalHigh), false, err
+		}
+		// A canceller that came before this point could not reach the
+		// call; cancel it now on its behalf.
+		f.mu.Lock()
+		op.submitted = true
+		if op.why != nil {
+			windows.CancelIoEx(f.h, &op.o)
+		}
+		f.mu.Unlock()
+		packet = slot < 0 || mode != Read
+		switch {
+		case slot < 0:
+			op.await()
+		case mode != Read:
+			done := waitSlot(op, slot, fastWait)
+			putSlot(slot)
+			if !done {
+				op.await()
+			}
+		default:
+			if !waitSlot(op, slot, fastWait) {
+				// Cancellation completes the read at once.
+				windows.CancelIoEx(f.h, &op.o)
+				waitSlot(op, slot, 0)
+			}
+			putSlot(slot)
+			slot = -1
+			f.mu.Lock()
+			again := windows.NTStatus(op.o.Internal) == windows.STATUS_CANCELLED && op.why == nil
+			op.submitted = false
+			f.mu.Unlock()
+			if again {
+				// Nobody else cancelled it: this read only outlasted the
+				// fast path. Issue it again through the port.
+				continue
+			}
+		}
+		break
+	}
+	err = statusError(windows.NTStatus(op.o.Internal))
+	if err == windows.ERROR_OPERATION_ABORTED {
+		f.mu.Lock()
+		if op.why != nil {
+			err = op.why
+		}
+		f.mu.Unlock()
+	}
+	return int(op.o.InternalHigh), packet, err
+}
+
+// cancel asks for op to end early with why. The caller holds f.mu. The
+// first reason given wins; an operation that completes anyway keeps its
+// result.
+func (f *File) cancel(op *Op, why error) {
+	if op.why == nil {
+		op.why = why
+	}
+	if op.submitted {
+		// op stays in pending, so its OVERLAPPED is not reused, until its
+		// goroutine has its result: this cannot cancel another operation.
+		windows.CancelIoEx(f.h, &op.o)
+	}
+}
+
+// expire cancels the operations in flight that obey mode's deadline.
+func (f *File) expire(mode Mode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for op := range f.pending {
+		if op.mode == mode {
+			f.cancel(op, os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+func (f *File) deadline(mode Mode) *deadline {
 	switch mode {
 	case Read:
-		dl = &f.rd
+		return &f.rd
 	case Write:
-		dl = &f.wd
+		return &f.wd
 	}
-	var expired <-chan struct{}
-	if dl != nil {
-		expired = dl.wait()
-		select {
-		case <-expired:
-			return 0, os.ErrDeadlineExceeded
-		default:
-		}
-	}
-
-	op := opPool.Get().(*Op)
-	op.o = windows.Overlapped{}
-	err := normalize(submit(op))
-	if err == windows.ERROR_IO_PENDING || (err != nil && isWarning(err) && warningQueuesPacket()) {
-		var why error
-		select {
-		case <-op.done:
-		case <-f.closed:
-			why = ErrClosed
-		case <-expired:
-			why = os.ErrDeadlineExceeded
-		case <-cancel:
-			why = errContext
-		}
-		if why != nil {
-			// The operation may complete before the cancel lands; then its
-			// result stands.
-			windows.CancelIoEx(f.h, &op.o)
-			<-op.done
-		}
-		err = statusError(windows.NTStatus(op.o.Internal))
-		if err == windows.ERROR_OPERATION_ABORTED && why != nil {
-			err = why
-		}
-	}
-	// On immediate completion the byte count is in the OVERLAPPED, also for
-	// ERROR_MORE_DATA, where Wine leaves ReadFile's own count at zero.
-	n := int(op.o.InternalHigh)
-	opPool.Put(op)
-	return n, err
+	return nil
 }
 
 // errContext stands for "the cancel channel fired"; callers map it to their
@@ -389,56 +651,63 @@ func (f *File) SetReadDeadline(t time.Time) { f.rd.set(t) }
 // SetWriteDeadline sets the deadline of pending and future Write operations.
 func (f *File) SetWriteDeadline(t time.Time) { f.wd.set(t) }
 
-// deadline is one direction's deadline: a channel closed when it passes.
+// deadline is one direction's deadline. When it passes, the operations in
+// flight in that direction are cancelled, and later ones fail at once until
+// it is moved.
 type deadline struct {
-	mu    sync.Mutex
-	ch    chan struct{}
-	timer *time.Timer
+	f    *File
+	mode Mode
+
+	mu      sync.Mutex
+	gen     uint64 // counts set calls; a timer fires only for its own
+	expired bool
+	timer   *time.Timer
 }
 
-func (d *deadline) init() { d.ch = make(chan struct{}) }
+func (d *deadline) init(f *File, mode Mode) { d.f, d.mode = f, mode }
 
-// wait returns the channel that is closed when the deadline passes.
-func (d *deadline) wait() <-chan struct{} {
+// passed reports whether the deadline has passed.
+func (d *deadline) passed() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ch
+	return d.expired
 }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	// A passed deadline's channel is closed; a new deadline needs a new one.
-	select {
-	case <-d.ch:
-		d.ch = make(chan struct{})
-	default:
-	}
+	d.gen++
+	d.expired = false
 	if t.IsZero() {
+		d.mu.Unlock()
 		return
 	}
 	dur := time.Until(t)
-	if dur <= 0 {
-		close(d.ch)
+	if dur > 0 {
+		gen := d.gen
+		d.timer = time.AfterFunc(dur, func() { d.fire(gen) })
+		d.mu.Unlock()
 		return
 	}
-	ch := d.ch
-	d.timer = time.AfterFunc(dur, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		// Only the deadline that armed this timer may fire it.
-		if d.ch == ch {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-			}
-		}
-	})
+	d.expired = true
+	d.mu.Unlock()
+	d.f.expire(d.mode)
+}
+
+// fire is the timer of the set call numbered gen.
+func (d *deadline) fire(gen uint64) {
+	d.mu.Lock()
+	if d.gen != gen {
+		d.mu.Unlock()
+		return
+	}
+	d.expired = true
+	d.timer = nil
+	d.mu.Unlock()
+	d.f.expire(d.mode)
 }
 
 func (d *deadline) stop() {
