@@ -1,7 +1,9 @@
 package namedpipe
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -33,24 +35,6 @@ func threadCount(t *testing.T) int {
 	return n
 }
 
-// waitParked waits until n goroutines wait for a completion packet on the
-// process's completion port (parked in iocp's await), which is where a read
-// ends up once it outlasts the wait on its own thread.
-func waitParked(t *testing.T, n int) {
-	t.Helper()
-	buf := make([]byte, 4<<20)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		k := runtime.Stack(buf, true)
-		if strings.Count(string(buf[:k]), "iocp.(*Op).await(") >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d goroutines parked on the port:\n%s", n, buf[:k])
-		}
-		runtime.Gosched()
-	}
-}
 
 // 64 reads pending on 64 connections park their goroutines and hold no OS
 // thread each; each still gets its data, although it was issued again
@@ -86,7 +70,9 @@ func TestPendingReadsAddNoThreads(t *testing.T) {
 			}
 		}()
 	}
-	waitParked(t, n)
+	// Parked on the completion port, which is where a read ends up once it
+	// outlasts the wait on its own thread.
+	waitStacks(t, n, "iocp.(*Op).await(")
 	during := threadCount(t)
 	for i, s := range servers {
 		if _, err := s.Write([]byte{byte(i)}); err != nil {
@@ -126,5 +112,83 @@ func TestShortDeadlines(t *testing.T) {
 	client.Close()
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read during Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// waitStacks waits until n goroutines' stacks contain one of frames, and
+// returns all goroutines' stacks.
+func waitStacks(t *testing.T, n int, frames ...string) string {
+	t.Helper()
+	buf := make([]byte, 4<<20)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		k := runtime.Stack(buf, true)
+		found := 0
+		for _, f := range frames {
+			found += strings.Count(string(buf[:k]), f)
+		}
+		if found >= n {
+			return string(buf[:k])
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d goroutines in %v:\n%s", n, frames, buf[:k])
+		}
+		runtime.Gosched()
+	}
+}
+
+// Writes that a slow reader holds up past the wait on their own thread give
+// that thread back (they wait in the system thread pool, 63 to a thread)
+// and deliver all their data, in order, once the reader reads.
+func TestStuckWritesAddNoThreads(t *testing.T) {
+	const n = 16
+	const size = 256 << 10 // four times the default quota
+	l, name := listen(t, &ListenConfig{Backlog: 8})
+	accepted := acceptAll(l)
+	var servers, clients []*Conn
+	for range n {
+		c, err := Dial(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		servers = append(servers, <-accepted)
+	}
+	t.Cleanup(func() {
+		for i := range servers {
+			servers[i].Close()
+			clients[i].Close()
+		}
+	})
+	before := threadCount(t)
+	errs := make(chan error, n)
+	for i, c := range clients {
+		go func() {
+			data := bytes.Repeat([]byte{byte(i)}, size)
+			_, err := c.Write(data)
+			errs <- err
+		}()
+	}
+	// Parked: in a thread-pool wait, or on the completion port if the
+	// write found no fast-path slot free.
+	stacks := waitStacks(t, n, "iocp.waitPool(", "iocp.(*Op).await(")
+	if !strings.Contains(stacks, "iocp.waitPool(") {
+		t.Errorf("no write went from its own thread to a thread-pool wait:\n%s", stacks)
+	}
+	during := threadCount(t)
+	for i, s := range servers {
+		got, err := io.ReadAll(io.LimitReader(s, size))
+		if err != nil || len(got) != size || bytes.Count(got, []byte{byte(i)}) != size {
+			t.Fatalf("conn %d: read %d bytes, %v", i, len(got), err)
+		}
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("OS threads: %d before, %d with %d writes held up", before, during, n)
+	if during-before >= 8 {
+		t.Fatalf("%d held-up writes added %d OS threads", n, during-before)
 	}
 }

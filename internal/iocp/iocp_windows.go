@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -65,26 +66,34 @@ func drain() {
 // the waiting goroutine's costs a wake-up of another thread, and under Wine
 // every wake-up is several round trips to wineserver. So a pending read or
 // write first waits on its own thread, for at most fastWait, on an event that
-// its completion sets: one that completes within that time (a reply, a
-// reader catching up) returns the way a synchronous call would. Only
-// fastSlots threads wait so at any time; other operations go straight to the
-// port. No thread is held per operation or per idle connection: at most
-// fastSlots threads, each for at most fastWait.
+// its completion sets instead of queueing a packet (the event handle's low
+// bit is set): one that completes within that time (a reply, a reader
+// catching up) returns the way a synchronous call would, and the port's
+// thread never hears of it. Only fastSlots threads wait so at any time; other
+// operations go straight to the port.
 //
-// A write's completion also queues its packet, which the drain goroutine
-// hands to the write if it outlasts fastWait. A read's completion only sets
-// the event, which saves the drain goroutine's dequeue; a read that outlasts
-// fastWait is cancelled and issued again through the port. That is safe
-// for reads, which move no data until they complete, and not for writes,
-// whose cancellation may leave part of the data sent.
+// An operation that outlasts fastWait gives its thread back:
+//   - A read is cancelled and issued again through the port. That is safe for
+//     reads, which move no data until they complete, and it keeps an idle
+//     connection's read off any thread.
+//   - A write cannot be cancelled safely (part of its data may have gone), so
+//     its event goes to a wait of the system thread pool, whose wait threads
+//     each serve 63 waits; the slot gets a new event. At most maxStuck writes
+//     wait there; beyond that, writes skip the fast path.
+//
+// So no thread is held per operation or per idle connection: fastSlots
+// threads for at most fastWait each, and a pool wait thread per 63 writes
+// that a slow reader holds up.
 const (
 	fastWait  = 2 * time.Millisecond
 	fastSlots = 4
+	maxStuck  = 63
 )
 
 var fast struct {
-	free chan int // indices of free slots
-	ev   [fastSlots]windows.Handle
+	free  chan int // indices of free slots
+	ev    [fastSlots]windows.Handle
+	stuck atomic.Int32 // writes in thread-pool waits
 }
 
 // initFast creates the slots' auto-reset events. Without them the fast path
@@ -101,8 +110,11 @@ func initFast() {
 	}
 }
 
-// takeSlot returns a free slot, or -1.
-func takeSlot() int {
+// takeSlot returns a free slot for an operation of mode, or -1.
+func takeSlot(mode Mode) int {
+	if mode == Control || mode == Write && fast.stuck.Load() >= maxStuck {
+		return -1
+	}
 	select {
 	case i := <-fast.free:
 		return i
@@ -112,6 +124,44 @@ func takeSlot() int {
 }
 
 func putSlot(i int) { fast.free <- i }
+
+// waitPool waits for a write that outlasted the fast path: it hands the
+// slot's event to the write, gives the slot a new one, and parks the
+// goroutine until a thread-pool wait on the event wakes it.
+func waitPool(op *Op, slot int) {
+	ev := fast.ev[slot]
+	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
+		fast.ev[slot] = nev
+		putSlot(slot)
+	} // else the fast path goes on with one slot fewer.
+	defer windows.CloseHandle(ev)
+	fast.stuck.Add(1)
+	defer fast.stuck.Add(-1)
+	// The event may carry a stale signal from an earlier user of the slot,
+	// so the status decides when the write is done.
+	for windows.NTStatus(atomic.LoadUintptr(&op.o.Internal)) == windows.STATUS_PENDING {
+		var wait windows.Handle
+		err := nt.RegisterWaitForSingleObject(&wait, ev, poolCallback, uintptr(op.id), windows.INFINITE,
+			nt.WT_EXECUTEONLYONCE|nt.WT_EXECUTEINWAITTHREAD)
+		if err != nil {
+			// Out of resources: wait here rather than fail the write.
+			windows.WaitForSingleObject(ev, windows.INFINITE)
+			continue
+		}
+		<-op.wake
+		nt.UnregisterWaitEx(wait, windows.InvalidHandle) // returns once the callback has
+	}
+}
+
+// poolCallback runs on a thread-pool wait thread when a stuck write's event
+// is set; its context is the Op's index in ops.all.
+var poolCallback = syscall.NewCallback(func(id, timedOut uintptr) uintptr {
+	ops.mu.Lock()
+	op := ops.all[id]
+	ops.mu.Unlock()
+	op.wake <- struct{}{}
+	return 0
+})
 
 // waitSlot waits on op's own thread for op to complete, for at most d
 // (forever if d is 0), and reports whether it did. The slot's event may also
@@ -152,7 +202,8 @@ const (
 // fields double as the IO_STATUS_BLOCK of NT calls.
 type Op struct {
 	o     windows.Overlapped
-	wake  chan struct{} // the packet of a parked Do is here
+	id    int           // index in ops.all
+	wake  chan struct{} // a parked Do's wake-up: its packet, or its pool wait
 	state atomic.Int32
 
 	// Under the File's mu.
@@ -179,7 +230,7 @@ func getOp() *Op {
 		ops.free = ops.free[:n-1]
 		return op
 	}
-	op := &Op{wake: make(chan struct{}, 1)}
+	op := &Op{id: len(ops.all), wake: make(chan struct{}, 1)}
 	ops.all = append(ops.all, op)
 	return op
 }
@@ -494,22 +545,18 @@ func (f *File) do(op *Op, mode Mode, ctx context.Context, submit func(op *Op) er
 		})
 		defer stop()
 	}
-	slot := -1
-	if mode != Control {
-		slot = takeSlot()
-	}
+	slot := takeSlot(mode)
 	for {
 		op.o = windows.Overlapped{}
 		if slot >= 0 {
 			// The status says pending until the completion writes it.
-			op.o.HEvent = fast.ev[slot]
-			if mode == Read {
-				op.o.HEvent |= 1 // the event only, no packet
-			}
+			op.o.HEvent = fast.ev[slot] | 1 // the event only, no packet
 			op.o.Internal = uintptr(windows.STATUS_PENDING)
 		}
 		err = normalize(submit(op))
-		pending := err == windows.ERROR_IO_PENDING || (err != nil && isWarning(err) && warningQueuesPacket())
+		// A warning's packet is no more pending than a success's when the
+		// event stands in for the packet.
+		pending := err == windows.ERROR_IO_PENDING || (slot < 0 && err != nil && isWarning(err) && warningQueuesPacket())
 		if !pending {
 			if slot >= 0 {
 				putSlot(slot)
@@ -527,15 +574,15 @@ func (f *File) do(op *Op, mode Mode, ctx context.Context, submit func(op *Op) er
 			windows.CancelIoEx(f.h, &op.o)
 		}
 		f.mu.Unlock()
-		packet = slot < 0 || mode != Read
+		packet = slot < 0
 		switch {
 		case slot < 0:
 			op.await()
-		case mode != Read:
-			done := waitSlot(op, slot, fastWait)
-			putSlot(slot)
-			if !done {
-				op.await()
+		case mode == Write:
+			if waitSlot(op, slot, fastWait) {
+				putSlot(slot)
+			} else {
+				waitPool(op, slot)
 			}
 		default:
 			if !waitSlot(op, slot, fastWait) {

@@ -21,11 +21,19 @@ import (
 //sys	ImpersonateNamedPipeClient(pipe windows.Handle) (err error) = advapi32.ImpersonateNamedPipeClient
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
+//sys	RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, callback uintptr, context uintptr, milliseconds uint32, flags uint32) (err error) = kernel32.RegisterWaitForSingleObject
+//sys	UnregisterWaitEx(wait windows.Handle, completion windows.Handle) (err error) = kernel32.UnregisterWaitEx
 
 // Pipe file-system controls (winioctl.h) that x/sys does not declare.
 const (
 	FSCTL_PIPE_DISCONNECT = 0x00110004 // end a server instance's connection, dropping unread data
 	FSCTL_PIPE_LISTEN     = 0x00110008 // wait for a client on a server instance
+)
+
+// RegisterWaitForSingleObject flags (winnt.h).
+const (
+	WT_EXECUTEINWAITTHREAD = 0x4 // run the callback on the wait thread itself
+	WT_EXECUTEONLYONCE     = 0x8 // stop waiting after the first callback
 )
 
 // File information classes (FILE_INFORMATION_CLASS, wdm.h) for

@@ -50,7 +50,9 @@ var (
 	procGetNamedPipeServerSessionId = modkernel32.NewProc("GetNamedPipeServerSessionId")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
+	procRegisterWaitForSingleObject = modkernel32.NewProc("RegisterWaitForSingleObject")
 	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
+	procUnregisterWaitEx            = modkernel32.NewProc("UnregisterWaitEx")
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
 	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
@@ -122,8 +124,24 @@ func PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, av
 	return
 }
 
+func RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, callback uintptr, context uintptr, milliseconds uint32, flags uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procRegisterWaitForSingleObject.Addr(), uintptr(unsafe.Pointer(wait)), uintptr(object), uintptr(callback), uintptr(context), uintptr(milliseconds), uintptr(flags))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
 func SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procSetMailslotInfo.Addr(), uintptr(slot), uintptr(readTimeout))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func UnregisterWaitEx(wait windows.Handle, completion windows.Handle) (err error) {
+	r1, _, e1 := syscall.SyscallN(procUnregisterWaitEx.Addr(), uintptr(wait), uintptr(completion))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
