@@ -35,7 +35,6 @@ func threadCount(t *testing.T) int {
 	return n
 }
 
-
 // 64 reads pending on 64 connections park their goroutines and hold no OS
 // thread each; each still gets its data, although it was issued again
 // through the port after the brief wait on its own thread.
