@@ -82,8 +82,9 @@ func drain() {
 //     wait there; beyond that, writes skip the fast path.
 //
 // So no thread is held per operation or per idle connection: fastSlots
-// threads for at most fastWait each, and a pool wait thread per 63 writes
-// that a slow reader holds up.
+// threads for at most fastWait each (rounded up to the system timer's
+// resolution, which Windows leaves at 15.6 ms unless a process raises it),
+// and a pool wait thread per 63 writes that a slow reader holds up.
 const (
 	fastWait  = 2 * time.Millisecond
 	fastSlots = 4
@@ -495,7 +496,10 @@ const (
 //
 // submit must issue the call on f's handle with op's OVERLAPPED (or IOSB and
 // Context for NT calls) and return the call's error as it is: nil,
-// windows.ERROR_IO_PENDING, a windows.NTStatus, or any other error.
+// windows.ERROR_IO_PENDING, a windows.NTStatus, or any other error. Read and
+// Write operations must pass the OVERLAPPED itself (ReadFile, WriteFile,
+// DeviceIoControl), whose event Do may set; Control operations may use
+// either form.
 func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (int, error) {
 	if err := f.Acquire(); err != nil {
 		return 0, err
