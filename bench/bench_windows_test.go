@@ -225,3 +225,53 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParallelPingPong runs one-byte ping-pong on 8 x GOMAXPROCS
+// connections at once, each with its own goroutine: many operations in
+// flight, as in a busy server. The listener keeps enough instances waiting
+// for all of them to connect at once, since the raw clients do not retry on
+// ERROR_PIPE_BUSY.
+func BenchmarkParallelPingPong(b *testing.B) {
+	for _, c := range clients {
+		b.Run("conduit-server/"+c.name+"-client", func(b *testing.B) {
+			path := pipeName()
+			l, err := (&namedpipe.ListenConfig{Backlog: 64}).Listen(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						echo(c)
+					}()
+				}
+			}()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				conn, err := c.dial(path)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				buf := make([]byte, 1)
+				for pb.Next() {
+					if _, err := conn.Write(buf); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := io.ReadFull(conn, buf); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
