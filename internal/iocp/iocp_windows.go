@@ -296,8 +296,7 @@ type File struct {
 	h windows.Handle
 
 	mu      sync.Mutex
-	closing bool
-	closed  chan struct{} // closed by Close
+	closing bool // Close has begun
 	ops     sync.WaitGroup
 
 	rd, wd deadline
@@ -349,12 +348,9 @@ func (f *File) Release() { f.ops.Done() }
 
 // Closed reports whether Close has begun.
 func (f *File) Closed() bool {
-	select {
-	case <-f.closed:
-		return true
-	default:
-		return false
-	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closing
 }
 
 // Close cancels every operation in flight, waits for them to finish and
@@ -379,7 +375,7 @@ func (f *File) Detach() (windows.Handle, error) {
 // Adopt makes a File of a handle that Detach returned. A handle can be
 // associated with one completion port only once, so NewFile cannot take it.
 func Adopt(h windows.Handle) *File {
-	f := &File{h: h, closed: make(chan struct{}), pending: make(map[*Op]struct{})}
+	f := &File{h: h, pending: make(map[*Op]struct{})}
 	f.rd.init(f, Read)
 	f.wd.init(f, Write)
 	return f
@@ -397,7 +393,6 @@ func (f *File) shutdown() error {
 		return ErrClosed
 	}
 	f.closing = true
-	close(f.closed)
 	for op := range f.pending {
 		f.cancel(op, ErrClosed)
 	}
@@ -501,21 +496,19 @@ const (
 // DeviceIoControl), whose event Do may set; Control operations may use
 // either form.
 func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (int, error) {
-	if err := f.Acquire(); err != nil {
-		return 0, err
-	}
-	defer f.Release()
 	op := getOp()
 	op.state.Store(opPending)
 
-	// Whatever cancels the operation from now on (Close, the deadline, ctx)
-	// finds it in pending.
+	// Acquire the handle and register op at once: whatever cancels the
+	// operation from now on (Close, the deadline, ctx) finds it in pending.
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
 		putOp(op)
 		return 0, ErrClosed
 	}
+	f.ops.Add(1)
+	defer f.Release()
 	op.seq++
 	op.mode, op.submitted, op.why = mode, false, nil
 	f.pending[op] = struct{}{}
