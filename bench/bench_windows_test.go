@@ -83,6 +83,21 @@ func echo(rw io.ReadWriter) {
 	}
 }
 
+// serveAll serves each connection l accepts with serve, on a goroutine of
+// its own, until l is closed.
+func serveAll(l net.Listener, serve func(io.ReadWriter)) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			serve(c)
+		}()
+	}
+}
+
 // syncPair is the raw baseline: a synchronous server instance
 // (CreateNamedPipe without FILE_FLAG_OVERLAPPED) and a synchronous client,
 // each call blocking its thread.
@@ -132,18 +147,7 @@ func rows(b *testing.B, serveFn func(io.ReadWriter), run func(b *testing.B, conn
 					b.Fatal(err)
 				}
 				defer l.Close()
-				go func() {
-					for {
-						c, err := l.Accept()
-						if err != nil {
-							return
-						}
-						go func() {
-							defer c.Close()
-							serveFn(c)
-						}()
-					}
-				}()
+				go serveAll(l, serveFn)
 				conn, err := c.dial(path)
 				if err != nil {
 					b.Fatal(err)
@@ -240,18 +244,7 @@ func BenchmarkParallelPingPong(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						echo(c)
-					}()
-				}
-			}()
+			go serveAll(l, echo)
 			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
 				conn, err := c.dial(path)

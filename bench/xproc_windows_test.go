@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -65,16 +64,8 @@ func serveChild(mode, kind, path string) {
 			os.Exit(1)
 		}
 		fmt.Println("ready")
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				os.Exit(1)
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				serve(c)
-			}(c)
-		}
+		serveAll(l, serve)
+		os.Exit(1)
 	}
 }
 

@@ -35,14 +35,11 @@ func threadCount(t *testing.T) int {
 	return n
 }
 
-// 64 reads pending on 64 connections park their goroutines and hold no OS
-// thread each; each still gets its data, although it was issued again
-// through the port after the brief wait on its own thread.
-func TestPendingReadsAddNoThreads(t *testing.T) {
-	const n = 64
+// conns returns n connected pairs on one listener, closed when the test ends.
+func conns(t *testing.T, n int) (servers, clients []*Conn) {
+	t.Helper()
 	l, name := listen(t, &ListenConfig{Backlog: 8})
 	accepted := acceptAll(l)
-	var servers, clients []*Conn
 	for range n {
 		c, err := Dial(t.Context(), name)
 		if err != nil {
@@ -57,6 +54,15 @@ func TestPendingReadsAddNoThreads(t *testing.T) {
 			clients[i].Close()
 		}
 	})
+	return servers, clients
+}
+
+// 64 reads pending on 64 connections park their goroutines and hold no OS
+// thread each; each still gets its data, although it was issued again
+// through the port after the brief wait on its own thread.
+func TestPendingReadsAddNoThreads(t *testing.T) {
+	const n = 64
+	servers, clients := conns(t, n)
 	before := threadCount(t)
 	var wg sync.WaitGroup
 	for i, c := range clients {
@@ -142,23 +148,7 @@ func waitStacks(t *testing.T, n int, frames ...string) string {
 func TestStuckWritesAddNoThreads(t *testing.T) {
 	const n = 16
 	const size = 256 << 10 // four times the default quota
-	l, name := listen(t, &ListenConfig{Backlog: 8})
-	accepted := acceptAll(l)
-	var servers, clients []*Conn
-	for range n {
-		c, err := Dial(t.Context(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
-		servers = append(servers, <-accepted)
-	}
-	t.Cleanup(func() {
-		for i := range servers {
-			servers[i].Close()
-			clients[i].Close()
-		}
-	})
+	servers, clients := conns(t, n)
 	before := threadCount(t)
 	errs := make(chan error, n)
 	for i, c := range clients {
