@@ -86,7 +86,7 @@ func (c *Conn) read(b []byte) (int, error) {
 	if len(b) > math.MaxUint32 {
 		b = b[:math.MaxUint32]
 	}
-	return c.f.Do(iocp.Read, context.Background(), func(op *iocp.Op) error {
+	return c.f.Do(context.Background(), iocp.Read, func(op *iocp.Op) error {
 		var n uint32
 		return windows.ReadFile(c.f.Handle(), b, &n, op.Overlapped())
 	})
@@ -162,7 +162,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 var errWriteClosed = errors.New("write after CloseWrite")
 
 func (c *Conn) write(b []byte) (int, error) {
-	n, err := c.f.Do(iocp.Write, context.Background(), func(op *iocp.Op) error {
+	n, err := c.f.Do(context.Background(), iocp.Write, func(op *iocp.Op) error {
 		var n uint32
 		return windows.WriteFile(c.f.Handle(), b, &n, op.Overlapped())
 	})

@@ -198,7 +198,7 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 		case err == windows.ERROR_PIPE_BUSY && pn.Local():
 			// Wait until an instance listens, then race other clients for
 			// it: whoever loses waits again.
-			err = waitPipe(pn.Name, waitSlice(ctx), ctx)
+			err = waitPipe(ctx, pn.Name, waitSlice(ctx))
 			switch {
 			case err == nil || err == windows.ERROR_SEM_TIMEOUT:
 				continue

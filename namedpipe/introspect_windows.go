@@ -146,7 +146,7 @@ func (c *Conn) Transact(ctx context.Context, req []byte) ([]byte, error) {
 	if len(req) > 0 {
 		in = &req[0]
 	}
-	n, err := c.f.Do(iocp.Control, ctx, func(op *iocp.Op) error {
+	n, err := c.f.Do(ctx, iocp.Control, func(op *iocp.Op) error {
 		return nt.NtFsControlFile(c.f.Handle(), 0, 0, op.Context(), op.IOSB(), windows.FSCTL_PIPE_TRANSCEIVE,
 			in, uint32(len(req)), &reply[0], uint32(len(reply)))
 	})
@@ -224,7 +224,7 @@ func (c *Conn) reuse() error {
 
 // disconnect issues FSCTL_PIPE_DISCONNECT on a server instance.
 func disconnect(f *iocp.File) error {
-	_, err := f.Do(iocp.Control, context.Background(), func(op *iocp.Op) error {
+	_, err := f.Do(context.Background(), iocp.Control, func(op *iocp.Op) error {
 		return nt.NtFsControlFile(f.Handle(), 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_DISCONNECT, nil, 0, nil, 0)
 	})
 	return err

@@ -84,7 +84,7 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	// zero-time FSCTL_PIPE_WAIT says "not found" only for a free name. The
 	// check costs one call per Listen and runs everywhere, so that the guard
 	// is exercised under Wine too.
-	switch err := waitPipe(pn.Name, 0, context.Background()); err {
+	switch err := waitPipe(context.Background(), pn.Name, 0); err {
 	case windows.ERROR_FILE_NOT_FOUND:
 	case nil, windows.ERROR_SEM_TIMEOUT:
 		return fail(fmt.Errorf("pipe name in use: %w", windows.ERROR_ALREADY_EXISTS))
@@ -215,7 +215,7 @@ func rejectRemoteClients() uint32 {
 // serve waits for a client on one instance and queues the connection.
 func (l *Listener) serve(f *iocp.File) {
 	defer l.wg.Done()
-	_, err := f.Do(iocp.Control, context.Background(), func(op *iocp.Op) error {
+	_, err := f.Do(context.Background(), iocp.Control, func(op *iocp.Op) error {
 		return nt.NtFsControlFile(f.Handle(), 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_LISTEN, nil, 0, nil, 0)
 	})
 	if err == windows.ERROR_PIPE_CONNECTED {

@@ -16,7 +16,7 @@ import (
 // STATUS_IO_TIMEOUT) when timeout passes first, windows.ERROR_FILE_NOT_FOUND
 // when no pipe has that name, or an iocp cancel error when ctx ends.
 // A zero timeout only asks whether an instance is listening now.
-func waitPipe(name string, timeout time.Duration, ctx context.Context) error {
+func waitPipe(ctx context.Context, name string, timeout time.Duration) error {
 	r, err := npfs.Root()
 	if err != nil {
 		return err
@@ -31,7 +31,7 @@ func waitPipe(name string, timeout time.Duration, ctx context.Context) error {
 	w.Timeout = -int64(timeout / 100) // relative, in 100 ns units
 	w.NameLength = uint32(2 * len(u))
 	copy(unsafe.Slice((*uint16)(unsafe.Pointer(&buf[nameOffset])), len(u)), u)
-	_, err = r.Do(iocp.Control, ctx, func(op *iocp.Op) error {
+	_, err = r.Do(ctx, iocp.Control, func(op *iocp.Op) error {
 		return nt.NtFsControlFile(r.Handle(), 0, 0, op.Context(), op.IOSB(), windows.FSCTL_PIPE_WAIT,
 			&buf[0], uint32(int(nameOffset)+2*len(u)), nil, 0)
 	})

@@ -486,8 +486,7 @@ const (
 // returns the byte count and the operation's final error: nil, a
 // windows.Errno (ERROR_MORE_DATA and ERROR_BROKEN_PIPE among them), ErrClosed
 // if Close interrupted it, os.ErrDeadlineExceeded if its deadline did, or
-// an error that IsContextCancel recognises if ctx (which may be nil) ended
-// first.
+// an error that IsContextCancel recognises if ctx ended first.
 //
 // submit must issue the call on f's handle with op's OVERLAPPED (or IOSB and
 // Context for NT calls) and return the call's error as it is: nil,
@@ -495,7 +494,7 @@ const (
 // Write operations must pass the OVERLAPPED itself (ReadFile, WriteFile,
 // DeviceIoControl), whose event Do may set; Control operations may use
 // either form.
-func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (int, error) {
+func (f *File) Do(ctx context.Context, mode Mode, submit func(op *Op) error) (int, error) {
 	op := getOp()
 	op.state.Store(opPending)
 
@@ -513,7 +512,7 @@ func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (in
 	op.mode, op.submitted, op.why = mode, false, nil
 	f.pending[op] = struct{}{}
 	f.mu.Unlock()
-	n, packet, err := f.do(op, mode, ctx, submit)
+	n, packet, err := f.do(ctx, op, mode, submit)
 	// Out of pending before anyone may reuse op.
 	f.mu.Lock()
 	delete(f.pending, op)
@@ -524,11 +523,11 @@ func (f *File) Do(mode Mode, ctx context.Context, submit func(op *Op) error) (in
 
 // do is Do between registering op and releasing it; packet says whether a
 // completion packet is due for op.
-func (f *File) do(op *Op, mode Mode, ctx context.Context, submit func(op *Op) error) (n int, packet bool, err error) {
+func (f *File) do(ctx context.Context, op *Op, mode Mode, submit func(op *Op) error) (n int, packet bool, err error) {
 	if dl := f.deadline(mode); dl != nil && dl.passed() {
 		return 0, false, os.ErrDeadlineExceeded
 	}
-	if ctx != nil && ctx.Done() != nil {
+	if ctx.Done() != nil {
 		if ctx.Err() != nil {
 			return 0, false, errContext
 		}

@@ -48,13 +48,13 @@ func pair(t *testing.T) (server, client *File) {
 }
 
 func read(f *File, b []byte) (int, error) {
-	return f.Do(Read, context.Background(), func(op *Op) error {
+	return f.Do(context.Background(), Read, func(op *Op) error {
 		return windows.ReadFile(f.Handle(), b, nil, op.Overlapped())
 	})
 }
 
 func write(f *File, b []byte) (int, error) {
-	return f.Do(Write, context.Background(), func(op *Op) error {
+	return f.Do(context.Background(), Write, func(op *Op) error {
 		return windows.WriteFile(f.Handle(), b, nil, op.Overlapped())
 	})
 }
@@ -142,7 +142,7 @@ func TestWriteOutlastsFastPath(t *testing.T) {
 func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		s, _ := pair(t)
-		_, err := s.Do(Read, context.Background(), func(op *Op) error {
+		_, err := s.Do(context.Background(), Read, func(op *Op) error {
 			s.SetReadDeadline(time.Now().Add(-time.Second)) // expires now, in this call
 			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, op.Overlapped())
 		})
@@ -153,7 +153,7 @@ func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("context", func(t *testing.T) {
 		s, _ := pair(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err := s.Do(Control, ctx, func(op *Op) error {
+		_, err := s.Do(ctx, Control, func(op *Op) error {
 			cancel()
 			// The context's callback runs on its own goroutine: wait
 			// until it has marked the operation.
@@ -175,7 +175,7 @@ func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		s, _ := pair(t)
 		closed := make(chan error, 1)
-		_, err := s.Do(Read, context.Background(), func(op *Op) error {
+		_, err := s.Do(context.Background(), Read, func(op *Op) error {
 			go func() { closed <- s.Close() }() // waits for this operation
 			for !s.Closed() {
 				runtime.Gosched()
