@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
@@ -38,29 +37,16 @@ func platformChild(role string) (int, bool) {
 func echoCommand(s string) *exec.Cmd { return exec.Command("cmd.exe", "/c", "echo "+s) }
 
 func threadCount() (int, bool) {
-	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
-	if err != nil {
-		return 0, false
-	}
-	defer windows.CloseHandle(snap)
-	pid := windows.GetCurrentProcessId()
-	var te windows.ThreadEntry32
-	te.Size = uint32(unsafe.Sizeof(te))
-	n := 0
-	for err = windows.Thread32First(snap, &te); err == nil; err = windows.Thread32Next(snap, &te) {
-		if te.OwnerProcessID == pid {
-			n++
-		}
-	}
-	return n, n > 0
+	n, err := nt.ThreadCount()
+	return n, err == nil && n > 0
 }
 
 func openHandles(t testing.TB) int {
-	var n uint32
-	if err := nt.GetProcessHandleCount(windows.CurrentProcess(), &n); err != nil {
+	n, err := nt.HandleCount()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return int(n)
+	return n
 }
 
 // handleOf returns f's handle without (*os.File).Fd, which would take an

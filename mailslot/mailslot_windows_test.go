@@ -367,9 +367,9 @@ func TestDefaultSecurity(t *testing.T) {
 // 300 cycles of create, open, write, read and close leave the handle count
 // where it began.
 func TestNoLeaks(t *testing.T) {
-	count := func() uint32 {
-		var n uint32
-		if err := nt.GetProcessHandleCount(windows.CurrentProcess(), &n); err != nil {
+	count := func() int {
+		n, err := nt.HandleCount()
+		if err != nil {
 			t.Fatal(err)
 		}
 		return n

@@ -105,11 +105,11 @@ func TestCmdWritesToPipe(t *testing.T) {
 }
 
 func handleCount(t *testing.T) int {
-	var n uint32
-	if err := nt.GetProcessHandleCount(windows.CurrentProcess(), &n); err != nil {
+	n, err := nt.HandleCount()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return int(n)
+	return n
 }
 
 // TestNoLeaks runs 1,000 dial/accept/close cycles and checks that handles

@@ -11,26 +11,16 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/windows"
+	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
 // threadCount counts this process's threads.
 func threadCount(t *testing.T) int {
 	t.Helper()
-	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
+	n, err := nt.ThreadCount()
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer windows.CloseHandle(snap)
-	pid := windows.GetCurrentProcessId()
-	te := windows.ThreadEntry32{Size: uint32(unsafe.Sizeof(windows.ThreadEntry32{}))}
-	n := 0
-	for err = windows.Thread32First(snap, &te); err == nil; err = windows.Thread32Next(snap, &te) {
-		if te.OwnerProcessID == pid {
-			n++
-		}
 	}
 	return n
 }

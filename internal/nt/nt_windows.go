@@ -1,6 +1,7 @@
 package nt
 
 import (
+	"os"
 	"sync"
 	"unsafe"
 
@@ -111,4 +112,31 @@ func QueryInformationFile[T any](h windows.Handle, class uint32) (T, error) {
 func Synchronous(h windows.Handle) (bool, error) {
 	mode, err := QueryInformationFile[uint32](h, FileModeInformation)
 	return mode&(windows.FILE_SYNCHRONOUS_IO_ALERT|windows.FILE_SYNCHRONOUS_IO_NONALERT) != 0, err
+}
+
+// ThreadCount counts the current process's threads.
+func ThreadCount() (int, error) {
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("CreateToolhelp32Snapshot", err)
+	}
+	defer windows.CloseHandle(snap)
+	pid := windows.GetCurrentProcessId()
+	te := windows.ThreadEntry32{Size: uint32(unsafe.Sizeof(windows.ThreadEntry32{}))}
+	n := 0
+	for err = windows.Thread32First(snap, &te); err == nil; err = windows.Thread32Next(snap, &te) {
+		if te.OwnerProcessID == pid {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// HandleCount is the number of handles the current process has open.
+func HandleCount() (int, error) {
+	var n uint32
+	if err := GetProcessHandleCount(windows.CurrentProcess(), &n); err != nil {
+		return 0, os.NewSyscallError("GetProcessHandleCount", err)
+	}
+	return int(n), nil
 }
