@@ -16,10 +16,11 @@ test: vet test-native test-windows
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	GOOS=linux GOARCH=amd64 $(GO) vet $(PKGS)
-	GOOS=windows GOARCH=amd64 $(GO) vet $(PKGS)
-	# anonpipe's Unix code without pipe2 and SOCK_CLOEXEC.
-	GOOS=darwin GOARCH=arm64 $(GO) vet ./anonpipe ./internal/ipcname
+	# Every platform we ship: Windows on amd64, 386 (32-bit int) and
+	# arm64; Linux; darwin (Unix without pipe2 and SOCK_CLOEXEC).
+	for p in windows/amd64 windows/386 windows/arm64 linux/amd64 darwin/arm64; do \
+		echo "vet $$p"; GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet $(PKGS) || exit 1; \
+	done
 	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./...
 
 test-native:

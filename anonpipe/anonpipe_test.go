@@ -202,7 +202,7 @@ func TestDirectionEnforced(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
-	for _, c := range []Config{{BufferSize: -1}, {BufferSize: 2 << 30}} {
+	for _, c := range []Config{{BufferSize: -1}, {BufferSize: 1<<30 + 1}} {
 		if _, _, err := c.Pipe(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%+v.Pipe() = %v, want ErrInvalidConfig", c, err)
 		}

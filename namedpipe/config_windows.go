@@ -120,9 +120,9 @@ func (c *ListenConfig) validate() (validated, error) {
 		return v, fmt.Errorf("Backlog %d: want 0 (default %d) or more", c.Backlog, DefaultBacklog)
 	case c.MaxInstances > 0 && c.Backlog > c.MaxInstances:
 		return v, fmt.Errorf("Backlog %d exceeds MaxInstances %d", c.Backlog, c.MaxInstances)
-	case c.InputBufferSize < 0 || c.InputBufferSize > math.MaxUint32:
+	case c.InputBufferSize < 0 || uint64(c.InputBufferSize) > math.MaxUint32:
 		return v, fmt.Errorf("InputBufferSize %d: want 0 (default) to %d", c.InputBufferSize, uint32(math.MaxUint32))
-	case c.OutputBufferSize < 0 || c.OutputBufferSize > math.MaxUint32:
+	case c.OutputBufferSize < 0 || uint64(c.OutputBufferSize) > math.MaxUint32:
 		return v, fmt.Errorf("OutputBufferSize %d: want 0 (default) to %d", c.OutputBufferSize, uint32(math.MaxUint32))
 	case c.Direction != Duplex && c.Direction != Inbound && c.Direction != Outbound:
 		return v, fmt.Errorf("unknown %v", c.Direction)

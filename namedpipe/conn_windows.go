@@ -33,8 +33,7 @@ type Conn struct {
 	writeClosed bool // under wmu
 
 	closeOnce sync.Once
-	closeErr  error
-	listener  *Listener // the listener that accepted it; set for every server end
+	listener  *Listener // the listener that accepted it, if it did
 }
 
 func newConn(f *iocp.File, addr Addr, server, message bool) *Conn {
@@ -83,13 +82,7 @@ func isEOF(err error) bool {
 }
 
 func (c *Conn) read(b []byte) (int, error) {
-	if len(b) > math.MaxUint32 {
-		b = b[:math.MaxUint32]
-	}
-	return c.f.Do(context.Background(), iocp.Read, func(op *iocp.Op) error {
-		var n uint32
-		return windows.ReadFile(c.f.Handle(), b, &n, op.Overlapped())
-	})
+	return c.f.Read(context.Background(), b)
 }
 
 // ReadMessage reads one whole message, of any length, including zero-length
@@ -129,47 +122,71 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	return buf[:n:n], nil
 }
 
-// Write writes b. On a message pipe it sends b as one message, a zero-length
-// one when b is empty.
+// Write writes b. On a message pipe it sends b as one message. An empty b
+// sends nothing, on either kind of pipe: the zero-length message, which the
+// peer reads as io.EOF, is CloseWrite's (or WriteMessage's) to send.
 func (c *Conn) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeClosed {
 		return 0, c.opError("write", errWriteClosed)
 	}
 	if c.message {
-		if len(b) > math.MaxUint32 {
-			return 0, c.opError("write", fmt.Errorf("message of %d bytes exceeds the 4 GiB limit", len(b)))
-		}
-		return c.write(b)
+		return c.writeMessage(b)
 	}
 	total := 0
 	for len(b) > 0 {
-		chunk := b
-		if len(chunk) > math.MaxUint32 {
-			chunk = chunk[:math.MaxUint32]
-		}
-		n, err := c.write(chunk)
+		n, err := c.write(b)
 		total += n
 		if err != nil {
-			return total, err
+			return total, c.opError("write", err)
 		}
 		b = b[n:]
 	}
 	return total, nil
 }
 
-var errWriteClosed = errors.New("write after CloseWrite")
+// WriteMessage sends b as exactly one message on a message pipe, a
+// zero-length one when b is empty: the peer's ReadMessage returns it as an
+// empty message, and its Read as io.EOF (so, to a reader that uses Read,
+// an empty message ends the stream, as CloseWrite does, but Writes may
+// follow). On a byte pipe it returns an error wrapping
+// errors.ErrUnsupported.
+func (c *Conn) WriteMessage(b []byte) error {
+	if !c.message {
+		return c.opError("write", fmt.Errorf("WriteMessage on a byte-mode pipe: %w", errors.ErrUnsupported))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		return c.opError("write", errWriteClosed)
+	}
+	_, err := c.writeMessage(b)
+	return err
+}
 
-func (c *Conn) write(b []byte) (int, error) {
-	n, err := c.f.Do(context.Background(), iocp.Write, func(op *iocp.Op) error {
-		var n uint32
-		return windows.WriteFile(c.f.Handle(), b, &n, op.Overlapped())
-	})
+// writeMessage sends b as one message. Called with wmu held.
+func (c *Conn) writeMessage(b []byte) (int, error) {
+	if uint64(len(b)) > maxMessage {
+		return 0, c.opError("write", fmt.Errorf("message of %d bytes exceeds the 4 GiB limit", len(b)))
+	}
+	n, err := c.write(b)
 	if err == nil && n < len(b) {
 		err = io.ErrShortWrite
 	}
 	return n, c.opError("write", err)
+}
+
+// maxMessage is the longest message one WriteFile can send.
+const maxMessage = math.MaxUint32 - 1
+
+var errWriteClosed = errors.New("write after CloseWrite")
+
+func (c *Conn) write(b []byte) (int, error) {
+	return c.f.Write(context.Background(), b)
 }
 
 // CloseWrite ends this side's stream on a message pipe: it sends the
@@ -186,7 +203,7 @@ func (c *Conn) CloseWrite() error {
 	if c.writeClosed {
 		return nil
 	}
-	if _, err := c.write(nil); err != nil {
+	if _, err := c.writeMessage(nil); err != nil {
 		return err
 	}
 	c.writeClosed = true
@@ -207,18 +224,17 @@ func (c *Conn) Flush() error {
 
 // Close closes the connection. It unblocks pending Reads and Writes, which
 // return net.ErrClosed. The peer reads what was written before Close, then
-// io.EOF.
+// io.EOF. A second Close returns an error wrapping net.ErrClosed.
 func (c *Conn) Close() error {
+	err := net.ErrClosed
 	c.closeOnce.Do(func() {
-		if c.listener != nil && c.listener.recycle(c) {
-			return
-		}
-		c.closeErr = c.opError("close", c.f.Close())
 		if c.listener != nil {
-			c.listener.release()
+			err = c.listener.closeConn(c)
+		} else {
+			err = c.f.Close()
 		}
 	})
-	return c.closeErr
+	return c.opError("close", err)
 }
 
 // LocalAddr returns the pipe's address.

@@ -260,8 +260,9 @@ func newClient(h windows.Handle, addr Addr) (*Conn, error) {
 			return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: os.NewSyscallError("SetNamedPipeHandleState", err)}
 		}
 	}
-	f, err := iocp.NewFile(h)
+	f, err := iocp.NewFile(h, iocp.Options{})
 	if err != nil {
+		windows.CloseHandle(h)
 		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: err}
 	}
 	return newConn(f, addr, false, message), nil

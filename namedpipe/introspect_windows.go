@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 
@@ -101,7 +100,7 @@ func (c *Conn) Info() (Info, error) {
 		ServerEnd:        local.NamedPipeEnd == windows.FILE_PIPE_SERVER_END,
 		State:            State(local.NamedPipeState),
 	}
-	if local.MaximumInstances == math.MaxUint32 {
+	if local.MaximumInstances == unlimitedInstances {
 		info.MaxInstances = 0
 	}
 	// NamedPipeConfiguration is the direction from the server's side.
@@ -118,43 +117,43 @@ func (c *Conn) Info() (Info, error) {
 
 // Transact writes req as one message and reads one reply message in a single
 // round trip (FSCTL_PIPE_TRANSCEIVE, what TransactNamedPipe does), for
-// request/response protocols on message pipes. It fails if a Read is in
-// progress (the pipe allows no pending read during a transaction) or on a
-// byte pipe (errors.ErrUnsupported). ctx cancels it.
+// request/response protocols on message pipes. The pipe allows no other read
+// during a transaction, so Transact fails at once, with an error wrapping
+// ErrBusy, while a Read, ReadMessage, Write or another Transact is in
+// progress on c; on a byte pipe it fails with errors.ErrUnsupported. ctx
+// cancels it, also while it reads a long reply's remainder; the read
+// deadline applies to that remainder too.
 func (c *Conn) Transact(ctx context.Context, req []byte) ([]byte, error) {
 	if !c.message {
 		return nil, c.opError("transact", fmt.Errorf("Transact on a byte-mode pipe: %w", errors.ErrUnsupported))
 	}
-	if len(req) > math.MaxUint32 {
+	if uint64(len(req)) > maxMessage {
 		return nil, c.opError("transact", fmt.Errorf("message of %d bytes exceeds the 4 GiB limit", len(req)))
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, c.opError("transact", err)
 	}
-	c.wmu.Lock()
+	// A transaction holds both directions: no Read may interleave with its
+	// reply, no Write with its request. Waiting for them could wait for
+	// ever (a Read waiting for the very reply), so it does not wait.
+	if !c.wmu.TryLock() {
+		return nil, c.opError("transact", fmt.Errorf("a Write is in progress: %w", ErrBusy))
+	}
+	defer c.wmu.Unlock()
+	if !c.rmu.TryLock() {
+		return nil, c.opError("transact", fmt.Errorf("a Read is in progress: %w", ErrBusy))
+	}
+	defer c.rmu.Unlock()
 	if c.writeClosed {
-		c.wmu.Unlock()
 		return nil, c.opError("transact", errWriteClosed)
 	}
-	// A transaction holds both directions: no Read may interleave with its
-	// reply, no Write with its request.
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	defer c.wmu.Unlock()
 	reply := make([]byte, 4096)
-	var in *byte
-	if len(req) > 0 {
-		in = &req[0]
-	}
-	n, err := c.f.Do(ctx, iocp.Control, func(op *iocp.Op) error {
-		return nt.NtFsControlFile(c.f.Handle(), 0, 0, op.Context(), op.IOSB(), windows.FSCTL_PIPE_TRANSCEIVE,
-			in, uint32(len(req)), &reply[0], uint32(len(reply)))
-	})
+	n, err := c.f.FsControl(ctx, windows.FSCTL_PIPE_TRANSCEIVE, req, reply)
 	for err == windows.ERROR_MORE_DATA {
 		// The reply was longer than the buffer: read the rest of it.
 		reply = append(reply[:n], make([]byte, len(reply))...)
 		var m int
-		m, err = c.read(reply[n:])
+		m, err = c.f.Read(ctx, reply[n:])
 		n += m
 	}
 	switch {
@@ -167,6 +166,10 @@ func (c *Conn) Transact(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	return reply[:n:n], nil
 }
+
+// ErrBusy is wrapped by the error of Transact called while another
+// operation that it cannot run beside is in progress on the Conn.
+var ErrBusy = errors.New("pipe busy with another operation")
 
 // Call connects to the message pipe name, sends req, reads one reply and
 // closes the connection, as CallNamedPipe does, but waiting for a busy pipe
@@ -190,16 +193,18 @@ func (c *Conn) Disconnect() error {
 	if !c.server {
 		return c.opError("disconnect", errNotServer)
 	}
-	var err error
-	done := false
+	err := net.ErrClosed
 	c.closeOnce.Do(func() {
-		done = true
+		if c.listener == nil {
+			// Adopted with NewConn: no listener to hand the instance to.
+			err = disconnect(c.f)
+			if cerr := c.f.Close(); err == nil {
+				err = cerr
+			}
+			return
+		}
 		err = c.reuse()
-		c.closeErr = c.opError("close", net.ErrClosed)
 	})
-	if !done {
-		return c.opError("disconnect", net.ErrClosed)
-	}
 	return c.opError("disconnect", err)
 }
 
@@ -224,9 +229,7 @@ func (c *Conn) reuse() error {
 
 // disconnect issues FSCTL_PIPE_DISCONNECT on a server instance.
 func disconnect(f *iocp.File) error {
-	_, err := f.Do(context.Background(), iocp.Control, func(op *iocp.Op) error {
-		return nt.NtFsControlFile(f.Handle(), 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_DISCONNECT, nil, 0, nil, 0)
-	})
+	_, err := f.FsControl(context.Background(), nt.FSCTL_PIPE_DISCONNECT, nil, nil)
 	return err
 }
 

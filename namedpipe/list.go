@@ -18,8 +18,12 @@ type Entry struct {
 func (e Entry) Path() string { return `\\.\pipe\` + e.Name }
 
 // FILE_DIRECTORY_INFORMATION (ntifs.h), as the named-pipe file system fills
-// it: EndOfFile holds the current instances and AllocationSize the maximum
-// (-1 for unlimited), which is what Sysinternals' PipeList shows.
+// it for each pipe: EndOfFile holds the current instances and AllocationSize
+// the maximum, which is what Sysinternals' PipeList shows. Both are ULONGs
+// in the pipe's FCB, stored zero-extended into the LARGE_INTEGER fields
+// (ReactOS's npfs, NpfsQueryDirectory: "AllocationSize.LowPart =
+// PipeFcb->MaximumInstances"), so an unlimited pipe, created with -1,
+// reports 0xFFFFFFFF in the low half, not -1 in the whole.
 const (
 	dirNextEntryOffset = 0
 	dirEndOfFile       = 40
@@ -27,6 +31,10 @@ const (
 	dirFileNameLength  = 60
 	dirFileName        = 64
 )
+
+// unlimitedInstances is MaximumInstances for a pipe with no limit, as
+// NtCreateNamedPipeFile takes it and the file system reports it.
+const unlimitedInstances = 0xFFFFFFFF
 
 var errBadRecord = errors.New("malformed FILE_DIRECTORY_INFORMATION record")
 
@@ -49,12 +57,14 @@ func parseDirectory(list []Entry, buf []byte) ([]Entry, error) {
 		for i := range name {
 			name[i] = le.Uint16(rec[dirFileName+2*i:])
 		}
+		// Only the low halves carry the counts; a file system that
+		// sign-extended them would read the same.
 		e := Entry{
 			Name:         string(utf16.Decode(name)),
-			Instances:    int(int64(le.Uint64(rec[dirEndOfFile:]))),
-			MaxInstances: int(int64(le.Uint64(rec[dirAllocationSize:]))),
+			Instances:    int(le.Uint32(rec[dirEndOfFile:])),
+			MaxInstances: int(le.Uint32(rec[dirAllocationSize:])),
 		}
-		if e.MaxInstances < 0 {
+		if le.Uint32(rec[dirAllocationSize:]) == unlimitedInstances {
 			e.MaxInstances = 0
 		}
 		list = append(list, e)

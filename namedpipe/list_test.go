@@ -28,14 +28,18 @@ func record(name string, cur, max int64, last bool) []byte {
 
 func TestParseDirectory(t *testing.T) {
 	var buf []byte
-	buf = append(buf, record("InitShutdown", 3, -1, false)...)
+	// The file system stores the maximum, a ULONG, zero-extended: an
+	// unlimited pipe (created with -1) reads 0xFFFFFFFF. A sign-extended
+	// -1 means unlimited too.
+	buf = append(buf, record("InitShutdown", 3, 0xFFFFFFFF, false)...)
 	buf = append(buf, record(`docker_engine`, 1, 254, false)...)
+	buf = append(buf, record("signed", 2, -1, false)...)
 	buf = append(buf, record(`a\b ünï`, 0, 1, true)...)
 	got, err := parseDirectory(nil, buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Entry{{"InitShutdown", 3, 0}, {"docker_engine", 1, 254}, {`a\b ünï`, 0, 1}}
+	want := []Entry{{"InitShutdown", 3, 0}, {"docker_engine", 1, 254}, {"signed", 2, 0}, {`a\b ünï`, 0, 1}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseDirectory = %+v, want %+v", got, want)
 	}
@@ -44,7 +48,7 @@ func TestParseDirectory(t *testing.T) {
 	}
 	// Appends to what earlier buffers gave.
 	more, err := parseDirectory(got, record("x", 1, 1, true))
-	if err != nil || len(more) != 4 || more[3].Name != "x" {
+	if err != nil || len(more) != 5 || more[4].Name != "x" {
 		t.Fatalf("second buffer: %+v, %v", more, err)
 	}
 }

@@ -2,39 +2,63 @@ package namedpipe
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/quirks"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
 
 // Listener accepts connections on a named pipe. It keeps Backlog instances
 // listening at once and replaces each one as soon as a client connects, so
-// the pipe's name exists from Listen to Close.
+// that a burst of clients finds instances waiting; connections not yet
+// accepted queue up to Backlog more, and beyond that new clients wait for
+// Accept (Dial waits for a busy pipe).
+//
+// Every instance is created, queued, recycled and closed by the methods of
+// one state machine under the Listener's lock (fill, listened, closeConn,
+// relisten, Close): that is the only place instances change hands.
 type Listener struct {
 	name   ipcname.Name
 	cfg    validated
 	sd     *windows.SECURITY_DESCRIPTOR
 	ntPath *windows.NTUnicodeString
+	owner  *windows.SID // the pipe's owner, read back from its first instance
 
-	mu      sync.Mutex
-	closed  bool
-	pending map[*iocp.File]bool // instances waiting for a client
-	live    int                 // instances that exist: pending, queued or accepted and open
-	err     error               // why the last instance could not be made, for Accept
-
-	ready  chan *Conn    // connected instances not yet accepted
-	failed chan struct{} // signalled when err is set
-	done   chan struct{} // closed by Close
-	wg     sync.WaitGroup
+	mu        sync.Mutex
+	accept    sync.Cond // signalled when queue, err or closed change
+	closed    bool
+	listening map[*iocp.File]struct{} // instances waiting for a client
+	queue     []*Conn                 // connected instances not yet accepted
+	live      int                     // instance handles held: listening, queued, and accepted and open
+	err       error                   // why the last instance could not be made, for Accept
+	retry     *time.Timer             // a creation to try again, while instances we no longer hold still count
+	backoff   time.Duration           // the retry's delay
+	wg        sync.WaitGroup          // the listen goroutines
 }
+
+// Retrying instance creation: Windows keeps an instance whose server end
+// was closed in the pipe's instance count (FILE_PIPE_CLOSING_STATE) until
+// its client closes too, so a listener below MaxInstances by its own count
+// may be refused (STATUS_INSTANCE_NOT_AVAILABLE, ERROR_PIPE_BUSY) for a
+// while. Nothing tells it when the client leaves, so it tries again, from
+// minRetry doubling up to maxRetry.
+const (
+	minRetry = time.Millisecond
+	maxRetry = 100 * time.Millisecond
+)
 
 // Listen listens on the named pipe with the zero ListenConfig: a local-only,
 // byte-mode, duplex pipe that only the current user and LocalSystem may open.
@@ -51,6 +75,12 @@ func Listen(name string) (*Listener, error) {
 // name is already in use, by this process or any other, Listen fails with an
 // error for which errors.Is(err, fs.ErrExist) holds instead of joining that
 // pipe: a squatter who created the name first cannot receive our clients.
+// After that, whoever the security descriptor grants FILE_CREATE_PIPE_INSTANCE
+// may add instances of their own (see ListenConfig.SecurityDescriptor).
+//
+// A SecurityDescriptor that would not let this process create the pipe's
+// further instances (FILE_CREATE_PIPE_INSTANCE with the instance's read and
+// write access) fails Listen with ErrInvalidConfig.
 //
 // Errors are *os.PathError.
 func (c *ListenConfig) Listen(name string) (*Listener, error) {
@@ -92,87 +122,265 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 		return fail(err)
 	}
 	l := &Listener{
-		name:    pn,
-		cfg:     cfg,
-		sd:      sd,
-		ntPath:  ntPath,
-		pending: make(map[*iocp.File]bool),
-		ready:   make(chan *Conn, cfg.backlog),
-		failed:  make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		name:      pn,
+		cfg:       cfg,
+		sd:        sd,
+		ntPath:    ntPath,
+		listening: make(map[*iocp.File]struct{}),
+	}
+	l.accept.L = &l.mu
+	f, err := l.create(windows.FILE_CREATE)
+	if err != nil {
+		return fail(err)
+	}
+	if err := l.checkSecurity(f, c.SecurityDescriptor != ""); err != nil {
+		f.Close()
+		return fail(err)
 	}
 	l.mu.Lock()
-	l.replenish()
+	l.live = 1
+	l.listenOn(f)
+	l.fill()
 	err = l.err
 	l.mu.Unlock()
 	if err != nil {
 		l.Close()
-		return nil, err
+		return nil, &os.PathError{Op: "listen", Path: pn.Path, Err: errors.Unwrap(err)}
 	}
 	return l, nil
 }
 
-// replenish tops the pending instances up to the backlog, within
-// MaxInstances. Called with l.mu held.
-func (l *Listener) replenish() {
-	for !l.closed && len(l.pending) < l.cfg.backlog && (l.cfg.MaxInstances == 0 || l.live < l.cfg.MaxInstances) {
-		f, err := l.newInstance(l.live == 0)
+// checkSecurity reads back the security of the pipe whose first instance f
+// is: its owner, which later instances are checked against, and, for a
+// configured descriptor, whether it lets this process create the instances
+// it will need. Windows checks FILE_CREATE_PIPE_INSTANCE, with the access
+// the instance asks for, on every instance but the first; Wine checks
+// neither, so the check is made here, with AccessCheck, where both agree.
+func (l *Listener) checkSecurity(f *iocp.File, custom bool) error {
+	sd, err := windows.GetSecurityInfo(f.Handle(), windows.SE_KERNEL_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return fmt.Errorf("reading the pipe's security: %w", err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		return fmt.Errorf("reading the pipe's owner: %w", err)
+	}
+	if l.owner, err = owner.Copy(); err != nil {
+		return err
+	}
+	if !custom {
+		return nil // the default grants this process's user everything
+	}
+	access, _ := l.access()
+	ok, err := winsec.Grants(sd, access|nt.FILE_CREATE_PIPE_INSTANCE)
+	if err == nil && !ok {
+		return configError(fmt.Errorf("SecurityDescriptor %q does not grant this process FILE_CREATE_PIPE_INSTANCE and read/write access, which it needs to create the pipe's further instances", l.cfg.SecurityDescriptor))
+	}
+	// An AccessCheck that cannot be made leaves the verdict to Windows'
+	// own check when the next instance is created.
+	return nil
+}
+
+// fill tops the listening instances up to the backlog, within MaxInstances,
+// while fewer than Backlog connections wait for Accept. Called with l.mu
+// held; every change to the instances ends with it.
+func (l *Listener) fill() {
+	for !l.closed && l.retry == nil && len(l.listening) < l.cfg.backlog && len(l.queue) < l.cfg.backlog &&
+		(l.cfg.MaxInstances == 0 || l.live < l.cfg.MaxInstances) {
+		f, err := l.newInstance()
 		if err != nil {
 			if err == windows.ERROR_PIPE_BUSY {
-				// MaxInstances reached by instances we do not count (a
-				// MaxInstances of 1 between a close and its accounting):
-				// a closing conn calls replenish again.
+				// Instances we no longer hold still count: try again.
+				l.backoff = min(max(2*l.backoff, minRetry), maxRetry)
+				l.retry = time.AfterFunc(l.backoff, l.retryFill)
 				return
 			}
-			l.err = &os.PathError{Op: "listen", Path: l.name.Path, Err: err}
-			select {
-			case l.failed <- struct{}{}:
-			default:
-			}
+			l.fail(err)
 			return
 		}
-		l.err = nil
+		l.backoff = 0
 		l.live++
-		l.pending[f] = true
-		l.wg.Add(1)
-		go l.serve(f)
+		l.listenOn(f)
 	}
 }
 
-// newInstance creates one server instance. The first one, made while no
-// other instance of ours exists, is created with FILE_CREATE and carries the
-// security descriptor; the others join it with FILE_OPEN.
-func (l *Listener) newInstance(first bool) (*iocp.File, error) {
-	oa := windows.OBJECT_ATTRIBUTES{ObjectName: l.ntPath, Attributes: windows.OBJ_CASE_INSENSITIVE}
-	oa.Length = uint32(unsafe.Sizeof(oa))
-	disposition := uint32(windows.FILE_OPEN)
-	if first {
-		disposition = windows.FILE_CREATE
-		oa.SecurityDescriptor = l.sd
+func (l *Listener) retryFill() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.retry = nil
+	l.fill()
+}
+
+// fail records err for the next Accept. Called with l.mu held.
+func (l *Listener) fail(err error) {
+	l.err = &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: err}
+	l.accept.Signal()
+}
+
+// listenOn starts waiting for a client on f. Called with l.mu held.
+func (l *Listener) listenOn(f *iocp.File) {
+	l.listening[f] = struct{}{}
+	l.wg.Add(1)
+	go l.listen(f)
+}
+
+// listen waits for a client on one instance and queues the connection.
+func (l *Listener) listen(f *iocp.File) {
+	defer l.wg.Done()
+	_, err := f.FsControl(context.Background(), nt.FSCTL_PIPE_LISTEN, nil, nil)
+	if err == windows.ERROR_PIPE_CONNECTED {
+		// A client connected between the instance's creation and the
+		// listen request.
+		err = nil
 	}
-	// The server end gets the access its direction needs; the share access
-	// is what lets clients read (FILE_SHARE_READ) or write (FILE_SHARE_WRITE).
-	var access, share uint32
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return // Close owns the listening instances and closes this one.
+	}
+	delete(l.listening, f)
+	if err != nil {
+		if err != windows.ERROR_NO_DATA {
+			// ERROR_NO_DATA: a client came and went before the listen
+			// request; anything else is worth telling Accept.
+			l.fail(err)
+		}
+		l.drop(f)
+		return
+	}
+	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
+	c.listener = l
+	l.queue = append(l.queue, c)
+	l.accept.Signal()
+	l.fill()
+}
+
+// drop closes an instance that will serve no one, then makes room for a new
+// one: closing first, so that the new one is not refused for the old one's
+// sake. Called with l.mu held.
+func (l *Listener) drop(f *iocp.File) {
+	l.mu.Unlock()
+	f.Close()
+	l.mu.Lock()
+	l.live--
+	l.fill()
+}
+
+// closeConn closes an accepted (or queued) connection's instance and makes
+// room for a new one. A listener at MaxInstances whose client has already
+// gone keeps the instance instead: rather than close it (with MaxInstances
+// 1, the pipe's only one, so that its name would vanish until a new
+// instance is made, and a waiting client would fail with "not found"), it
+// disconnects it and listens on it again. Disconnecting drops unread data,
+// so an instance whose client may still read is closed, and the client reads
+// what was written, then io.EOF.
+func (l *Listener) closeConn(c *Conn) error {
+	l.mu.Lock()
+	atLimit := !l.closed && l.cfg.MaxInstances > 0 && l.live >= l.cfg.MaxInstances && len(l.listening) == 0
+	l.mu.Unlock()
+	if atLimit {
+		if info, err := c.localInfo(); err == nil && info.NamedPipeState == windows.FILE_PIPE_CLOSING_STATE {
+			c.reuse()
+			return nil
+		}
+	}
+	err := c.f.Close()
+	l.mu.Lock()
+	l.live--
+	l.fill()
+	l.mu.Unlock()
+	return err
+}
+
+// relisten puts a disconnected instance back to wait for a client, or
+// closes it if the listener is closed.
+func (l *Listener) relisten(f *iocp.File) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		l.drop(f)
+		return
+	}
+	l.listenOn(f)
+}
+
+// release accounts for an instance that a connection closed itself.
+func (l *Listener) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.live--
+	l.fill()
+}
+
+// access returns the server instance's desired and share access for the
+// pipe's direction: the share access is what lets clients read
+// (FILE_SHARE_READ) or write (FILE_SHARE_WRITE).
+func (l *Listener) access() (access, share uint32) {
 	switch l.cfg.Direction {
-	case Duplex:
-		access = windows.GENERIC_READ | windows.GENERIC_WRITE
-		share = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE
 	case Inbound:
 		access = windows.GENERIC_READ | windows.FILE_WRITE_ATTRIBUTES
 		share = windows.FILE_SHARE_WRITE
 	case Outbound:
 		access = windows.GENERIC_WRITE | windows.FILE_READ_ATTRIBUTES
 		share = windows.FILE_SHARE_READ
+	default:
+		access = windows.GENERIC_READ | windows.GENERIC_WRITE
+		share = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE
 	}
-	access |= windows.SYNCHRONIZE
+	return access | windows.SYNCHRONIZE, share
+}
+
+// newInstance creates one more instance of the pipe. Called with l.mu held.
+//
+// While the listener holds an instance the pipe is certainly its own, and
+// FILE_OPEN joins it. Holding none, it may not be: the pipe lives on while
+// clients hold instances the listener closed, and it vanishes with the last
+// of them, when anyone may create the name anew. So the listener then joins
+// the pipe if it exists, and checks that the pipe has the owner it read back
+// at Listen, or creates it again, with its security descriptor, if it does
+// not.
+func (l *Listener) newInstance() (*iocp.File, error) {
+	if l.live > 0 {
+		return l.create(windows.FILE_OPEN)
+	}
+	f, err := l.create(windows.FILE_OPEN)
+	if err == windows.ERROR_FILE_NOT_FOUND {
+		return l.create(windows.FILE_CREATE)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOwner(f.Handle(), l.owner); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pipe name taken over: %w (%w)", fs.ErrExist, err)
+	}
+	return f, nil
+}
+
+// create creates an instance with disposition FILE_CREATE (a new pipe,
+// carrying the security descriptor) or FILE_OPEN (another instance of the
+// pipe).
+func (l *Listener) create(disposition uint32) (*iocp.File, error) {
+	if testHookCreate != nil {
+		if err := testHookCreate(disposition); err != nil {
+			return nil, err
+		}
+	}
+	// The descriptor goes with FILE_OPEN too: Windows ignores it for an
+	// existing pipe, and Wine, which creates the pipe on FILE_OPEN when
+	// the name is free, then gives it the right one.
+	oa := windows.OBJECT_ATTRIBUTES{ObjectName: l.ntPath, Attributes: windows.OBJ_CASE_INSENSITIVE, SecurityDescriptor: l.sd}
+	oa.Length = uint32(unsafe.Sizeof(oa))
+	access, share := l.access()
 	typ, mode := uint32(windows.FILE_PIPE_BYTE_STREAM_TYPE), uint32(windows.FILE_PIPE_BYTE_STREAM_MODE)
 	if l.cfg.MessageMode {
 		typ, mode = windows.FILE_PIPE_MESSAGE_TYPE, windows.FILE_PIPE_MESSAGE_MODE
 	}
 	if !l.cfg.AllowRemoteClients {
-		typ |= rejectRemoteClients()
+		typ |= quirks.RejectRemoteClients()
 	}
-	maxInstances := uint32(0xFFFFFFFF) // unlimited
+	maxInstances := uint32(unlimitedInstances)
 	if l.cfg.MaxInstances > 0 {
 		maxInstances = uint32(l.cfg.MaxInstances)
 	}
@@ -188,120 +396,25 @@ func (l *Listener) newInstance(first bool) (*iocp.File, error) {
 		uint32(l.cfg.InputBufferSize), uint32(l.cfg.OutputBufferSize), &timeout)
 	if err != nil {
 		st := err.(windows.NTStatus)
-		if first && (st == windows.STATUS_ACCESS_DENIED || st == windows.STATUS_OBJECT_NAME_COLLISION) {
+		if disposition == windows.FILE_CREATE && (st == windows.STATUS_ACCESS_DENIED || st == windows.STATUS_OBJECT_NAME_COLLISION) {
 			// Windows answers FILE_CREATE on an existing pipe name with
 			// STATUS_ACCESS_DENIED.
 			return nil, fmt.Errorf("pipe name in use: %w (%w)", windows.ERROR_ALREADY_EXISTS, st.Errno())
 		}
+		// STATUS_INSTANCE_NOT_AVAILABLE is ERROR_PIPE_BUSY.
 		return nil, st.Errno()
 	}
-	return iocp.NewFile(h)
-}
-
-// rejectRemoteClients returns FILE_PIPE_REJECT_REMOTE_CLIENTS, the
-// NamedPipeType bit that refuses clients from other machines. Wine 8 reads
-// any nonzero NamedPipeType as FILE_PIPE_MESSAGE_TYPE (measured: a byte pipe
-// created with the bit reports itself a message pipe, and its clients'
-// reads merge nothing but are switched to message mode), and has no way for
-// remote clients to reach a pipe in the first place, so there the bit is
-// left out. This is the one place that difference is handled.
-func rejectRemoteClients() uint32 {
-	if nt.Wine() {
-		return 0
-	}
-	return windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
-}
-
-// serve waits for a client on one instance and queues the connection.
-func (l *Listener) serve(f *iocp.File) {
-	defer l.wg.Done()
-	_, err := f.Do(context.Background(), iocp.Control, func(op *iocp.Op) error {
-		return nt.NtFsControlFile(f.Handle(), 0, 0, op.Context(), op.IOSB(), nt.FSCTL_PIPE_LISTEN, nil, 0, nil, 0)
-	})
-	if err == windows.ERROR_PIPE_CONNECTED {
-		// A client connected between the instance's creation and the
-		// listen request.
-		err = nil
-	}
-	l.mu.Lock()
-	if l.closed {
-		// Close owns the pending instances and closes this one.
-		l.mu.Unlock()
-		return
-	}
-	delete(l.pending, f)
+	f, err := iocp.NewFile(h, iocp.Options{})
 	if err != nil {
-		l.live--
-		if err != windows.ERROR_NO_DATA {
-			// ERROR_NO_DATA: a client came and went before the listen
-			// request; anything else is worth telling Accept.
-			l.err = &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: err}
-			select {
-			case l.failed <- struct{}{}:
-			default:
-			}
-		}
+		windows.CloseHandle(h)
+		return nil, err
 	}
-	l.replenish()
-	l.mu.Unlock()
-	if err != nil {
-		f.Close()
-		return
-	}
-	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
-	c.listener = l
-	select {
-	case l.ready <- c:
-	case <-l.done:
-		c.Close()
-	}
+	return f, nil
 }
 
-// recycle keeps the name alive when a listener at MaxInstances loses a
-// connection whose client has already gone: rather than close the instance
-// (with MaxInstances 1, the pipe's only one, so that its name would vanish
-// until a new instance is made, and a waiting client would fail with "not
-// found"), it disconnects it and listens on it again. Disconnecting drops
-// unread data, so an instance whose client may still read is closed instead,
-// and the client reads what was written, then io.EOF. It reports whether it
-// took c's instance.
-func (l *Listener) recycle(c *Conn) bool {
-	l.mu.Lock()
-	atLimit := !l.closed && l.cfg.MaxInstances > 0 && l.live >= l.cfg.MaxInstances && len(l.pending) == 0
-	l.mu.Unlock()
-	if !atLimit {
-		return false
-	}
-	if info, err := c.localInfo(); err != nil || info.NamedPipeState != windows.FILE_PIPE_CLOSING_STATE {
-		return false
-	}
-	c.reuse()
-	return true
-}
-
-// relisten puts a disconnected instance back to wait for a client, or
-// closes it if the listener is closed.
-func (l *Listener) relisten(f *iocp.File) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		f.Close()
-		l.live--
-		return
-	}
-	l.pending[f] = true
-	l.wg.Add(1)
-	go l.serve(f)
-}
-
-// release accounts for a closed server connection and lets a listener at
-// MaxInstances make a new instance.
-func (l *Listener) release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.live--
-	l.replenish()
-}
+// testHookCreate, when set, runs before each instance is created; an error
+// it returns is creation's.
+var testHookCreate func(disposition uint32) error
 
 // Accept waits for the next client and returns its connection as a net.Conn.
 func (l *Listener) Accept() (net.Conn, error) {
@@ -314,31 +427,34 @@ func (l *Listener) Accept() (net.Conn, error) {
 
 // AcceptPipe waits for the next client and returns its connection. A client
 // that connected and left without writing anything is not returned. After
-// Close, it returns an error wrapping net.ErrClosed.
+// Close, it returns an error wrapping net.ErrClosed. Errors are
+// *net.OpError.
 func (l *Listener) AcceptPipe() (*Conn, error) {
 	for {
 		l.mu.Lock()
-		err := l.err
-		l.err = nil
-		if err != nil {
-			// Try again on the next call.
-			l.replenish()
+		for !l.closed && len(l.queue) == 0 && l.err == nil {
+			l.accept.Wait()
 		}
-		l.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case c := <-l.ready:
-			if c.peerGone() {
-				c.Close()
-				continue
-			}
-			return c, nil
-		case <-l.failed:
-		case <-l.done:
+		if l.closed {
+			l.mu.Unlock()
 			return nil, &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: net.ErrClosed}
 		}
+		if len(l.queue) == 0 {
+			err := l.err
+			l.err = nil
+			l.fill() // try again
+			l.mu.Unlock()
+			return nil, err
+		}
+		c := l.queue[0]
+		l.queue = slices.Delete(l.queue, 0, 1)
+		l.fill()
+		l.mu.Unlock()
+		if c.peerGone() {
+			c.Close()
+			continue
+		}
+		return c, nil
 	}
 }
 
@@ -353,22 +469,19 @@ func (l *Listener) Close() error {
 		return &net.OpError{Op: "close", Net: "pipe", Addr: l.Addr(), Err: net.ErrClosed}
 	}
 	l.closed = true
-	close(l.done)
-	pending := l.pending
-	l.pending = nil
+	if l.retry != nil {
+		l.retry.Stop()
+	}
+	listening, queue := l.listening, l.queue
+	l.listening, l.queue = nil, nil
+	l.accept.Broadcast()
 	l.mu.Unlock()
-	for f := range pending {
-		f.Close()
+	for f := range listening {
+		f.Close() // cancels its listen
 	}
 	l.wg.Wait()
-	for {
-		select {
-		case c := <-l.ready:
-			c.Close()
-			continue
-		default:
-		}
-		break
+	for _, c := range queue {
+		c.Close()
 	}
 	return nil
 }
@@ -376,4 +489,50 @@ func (l *Listener) Close() error {
 // Addr returns the pipe's address.
 func (l *Listener) Addr() net.Addr { return Addr(l.name.Path) }
 
-var _ net.Listener = (*Listener)(nil)
+// SyscallConn returns a raw connection to one of the pipe's listening
+// instances (syscall.Conn): its Control runs a function with that
+// instance's handle, which pipe-wide queries (GetNamedPipeInfo, the
+// security descriptor) answer for the whole pipe. Read and Write are not
+// supported. Control fails while no instance is listening.
+func (l *Listener) SyscallConn() (syscall.RawConn, error) {
+	return listenerRawConn{l}, nil
+}
+
+type listenerRawConn struct{ l *Listener }
+
+func (rc listenerRawConn) Control(fn func(fd uintptr)) error {
+	l := rc.l
+	l.mu.Lock()
+	var f *iocp.File
+	for f = range l.listening {
+		if f.Acquire() == nil {
+			break
+		}
+		f = nil
+	}
+	closed := l.closed
+	l.mu.Unlock()
+	if f == nil {
+		err := errors.New("no instance is listening")
+		if closed {
+			err = net.ErrClosed
+		}
+		return &net.OpError{Op: "raw-control", Net: "pipe", Addr: l.Addr(), Err: err}
+	}
+	defer f.Release()
+	fn(uintptr(f.Handle()))
+	return nil
+}
+
+func (rc listenerRawConn) Read(func(fd uintptr) bool) error {
+	return &net.OpError{Op: "raw-read", Net: "pipe", Addr: rc.l.Addr(), Err: errors.ErrUnsupported}
+}
+
+func (rc listenerRawConn) Write(func(fd uintptr) bool) error {
+	return &net.OpError{Op: "raw-write", Net: "pipe", Addr: rc.l.Addr(), Err: errors.ErrUnsupported}
+}
+
+var (
+	_ net.Listener = (*Listener)(nil)
+	_ syscall.Conn = (*Listener)(nil)
+)

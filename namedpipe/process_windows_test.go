@@ -213,7 +213,7 @@ func TestSecurityEnforced(t *testing.T) {
 func TestListenFileCreateEnforced(t *testing.T) {
 	skipOnWine(t, "FILE_CREATE is not enforced for named pipes: a second server with the same name succeeds")
 	l, _ := listen(t, nil)
-	_, err := l.newInstance(true)
+	_, err := l.create(windows.FILE_CREATE)
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("FILE_CREATE of a name in use = %v, want fs.ErrExist", err)
 	}

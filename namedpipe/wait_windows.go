@@ -5,11 +5,18 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/npfs"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
+
+// pipeWait is FSCTL_PIPE_WAIT's input with room for the longest name: the
+// structure's Name field runs on into rest. Allocated as itself, so it has
+// the structure's alignment.
+type pipeWait struct {
+	nt.FILE_PIPE_WAIT_FOR_BUFFER
+	rest [MaxNameLength]uint16
+}
 
 // waitPipe issues FSCTL_PIPE_WAIT for the local pipe name: it returns nil
 // once an instance is listening, windows.ERROR_SEM_TIMEOUT (from
@@ -23,17 +30,16 @@ func waitPipe(ctx context.Context, name string, timeout time.Duration) error {
 	}
 	u := windows.StringToUTF16(name)
 	u = u[:len(u)-1]
-	// The structure's Name field starts at byte 14 and runs on past it.
-	const nameOffset = unsafe.Offsetof(nt.FILE_PIPE_WAIT_FOR_BUFFER{}.Name)
-	buf := make([]byte, int(nameOffset)+2*len(u)+8)
-	w := (*nt.FILE_PIPE_WAIT_FOR_BUFFER)(unsafe.Pointer(&buf[0]))
+	w := new(pipeWait)
+	const nameOffset = unsafe.Offsetof(w.Name)
+	if len(u) > len(w.rest) {
+		return windows.ERROR_INVALID_NAME // parsing allows no such name
+	}
 	w.TimeoutSpecified = 1
 	w.Timeout = -int64(timeout / 100) // relative, in 100 ns units
 	w.NameLength = uint32(2 * len(u))
-	copy(unsafe.Slice((*uint16)(unsafe.Pointer(&buf[nameOffset])), len(u)), u)
-	_, err = r.Do(ctx, iocp.Control, func(op *iocp.Op) error {
-		return nt.NtFsControlFile(r.Handle(), 0, 0, op.Context(), op.IOSB(), windows.FSCTL_PIPE_WAIT,
-			&buf[0], uint32(int(nameOffset)+2*len(u)), nil, 0)
-	})
+	copy(unsafe.Slice(&w.Name[0], len(u)), u)
+	in := unsafe.Slice((*byte)(unsafe.Pointer(w)), int(nameOffset)+2*len(u))
+	_, err = r.FsControl(ctx, windows.FSCTL_PIPE_WAIT, in, nil)
 	return err
 }

@@ -19,11 +19,18 @@ var pipeSeq atomic.Int64
 
 // pair returns both ends of a new byte pipe, each an overlapped File on the
 // port, closed when the test ends.
-func pair(t *testing.T) (server, client *File) {
+func pair(t *testing.T) (server, client *File) { return pipePair(t, false) }
+
+// pipePair returns both ends of a new byte or message pipe.
+func pipePair(t *testing.T, message bool) (server, client *File) {
 	t.Helper()
 	name, _ := windows.UTF16PtrFromString(fmt.Sprintf(`\\.\pipe\conduit-iocp-%d-%d`, os.Getpid(), pipeSeq.Add(1)))
+	mode := uint32(windows.PIPE_TYPE_BYTE | windows.PIPE_READMODE_BYTE)
+	if message {
+		mode = windows.PIPE_TYPE_MESSAGE | windows.PIPE_READMODE_MESSAGE
+	}
 	sh, err := windows.CreateNamedPipe(name, windows.PIPE_ACCESS_DUPLEX|windows.FILE_FLAG_OVERLAPPED,
-		windows.PIPE_TYPE_BYTE|windows.PIPE_READMODE_BYTE|windows.PIPE_WAIT, 1, 64<<10, 64<<10, 0, nil)
+		mode|windows.PIPE_WAIT, 1, 64<<10, 64<<10, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +39,19 @@ func pair(t *testing.T) (server, client *File) {
 		windows.CloseHandle(sh)
 		t.Fatal(err)
 	}
-	if server, err = NewFile(sh); err != nil {
+	if message {
+		m := uint32(windows.PIPE_READMODE_MESSAGE)
+		if err := windows.SetNamedPipeHandleState(ch, &m, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if server, err = NewFile(sh, Options{}); err != nil {
+		windows.CloseHandle(sh)
 		windows.CloseHandle(ch)
 		t.Fatal(err)
 	}
-	if client, err = NewFile(ch); err != nil {
+	if client, err = NewFile(ch, Options{}); err != nil {
+		windows.CloseHandle(ch)
 		server.Close()
 		t.Fatal(err)
 	}
@@ -47,17 +62,8 @@ func pair(t *testing.T) (server, client *File) {
 	return server, client
 }
 
-func read(f *File, b []byte) (int, error) {
-	return f.Do(context.Background(), Read, func(op *Op) error {
-		return windows.ReadFile(f.Handle(), b, nil, op.Overlapped())
-	})
-}
-
-func write(f *File, b []byte) (int, error) {
-	return f.Do(context.Background(), Write, func(op *Op) error {
-		return windows.WriteFile(f.Handle(), b, nil, op.Overlapped())
-	})
-}
+func read(f *File, b []byte) (int, error)  { return f.Read(context.Background(), b) }
+func write(f *File, b []byte) (int, error) { return f.Write(context.Background(), b) }
 
 // waitStack waits until some goroutine's stack contains frame.
 func waitStack(t *testing.T, frame string) {
@@ -142,9 +148,9 @@ func TestWriteOutlastsFastPath(t *testing.T) {
 func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		s, _ := pair(t)
-		_, err := s.Do(context.Background(), Read, func(op *Op) error {
+		_, err := s.do(context.Background(), Read, nil, nil, func(op *Op) error {
 			s.SetReadDeadline(time.Now().Add(-time.Second)) // expires now, in this call
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, op.Overlapped())
+			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
 		})
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Do = %v, want os.ErrDeadlineExceeded", err)
@@ -153,7 +159,7 @@ func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("context", func(t *testing.T) {
 		s, _ := pair(t)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err := s.Do(ctx, Control, func(op *Op) error {
+		_, err := s.do(ctx, Control, nil, nil, func(op *Op) error {
 			cancel()
 			// The context's callback runs on its own goroutine: wait
 			// until it has marked the operation.
@@ -166,7 +172,7 @@ func TestCancelWhileSubmitting(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, op.Overlapped())
+			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
 		})
 		if !IsContextCancel(err) {
 			t.Fatalf("Do = %v, want the context's cancel", err)
@@ -175,12 +181,12 @@ func TestCancelWhileSubmitting(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		s, _ := pair(t)
 		closed := make(chan error, 1)
-		_, err := s.Do(context.Background(), Read, func(op *Op) error {
+		_, err := s.do(context.Background(), Read, nil, nil, func(op *Op) error {
 			go func() { closed <- s.Close() }() // waits for this operation
 			for !s.Closed() {
 				runtime.Gosched()
 			}
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, op.Overlapped())
+			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
 		})
 		if err != ErrClosed {
 			t.Fatalf("Do = %v, want ErrClosed", err)

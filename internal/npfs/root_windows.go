@@ -43,7 +43,9 @@ func Root() (*iocp.File, error) {
 			rootErr = os.NewSyscallError("NtOpenFile", err.(windows.NTStatus).Errno())
 			return
 		}
-		root, rootErr = iocp.NewFile(h)
+		if root, rootErr = iocp.NewFile(h, iocp.Options{}); rootErr != nil {
+			windows.CloseHandle(h)
+		}
 	})
 	return root, rootErr
 }

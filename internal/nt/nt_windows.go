@@ -24,11 +24,42 @@ import (
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
 //sys	RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, callback uintptr, context uintptr, milliseconds uint32, flags uint32) (err error) = kernel32.RegisterWaitForSingleObject
 //sys	UnregisterWaitEx(wait windows.Handle, completion windows.Handle) (err error) = kernel32.UnregisterWaitEx
+//sys	CreateWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) [failretval==0] = kernel32.CreateWaitableTimerExW
+//sys	AccessCheck(sd *windows.SECURITY_DESCRIPTOR, token windows.Token, desired uint32, mapping *GENERIC_MAPPING, privileges *byte, privilegesLen *uint32, granted *uint32, status *int32) (err error) = advapi32.AccessCheck
+//sys	CreateRestrictedToken(existing windows.Token, flags uint32, disableCount uint32, disable *windows.SIDAndAttributes, deleteCount uint32, delete *windows.LUIDAndAttributes, restrictCount uint32, restrict *windows.SIDAndAttributes, token *windows.Token) (err error) = advapi32.CreateRestrictedToken
+//sys	SetWaitableTimer(timer windows.Handle, dueTime *int64, period int32, completion uintptr, arg uintptr, resume bool) (err error) = kernel32.SetWaitableTimer
+
+// GENERIC_MAPPING (winnt.h) maps generic access rights to an object type's
+// specific ones.
+type GENERIC_MAPPING struct {
+	GenericRead    uint32
+	GenericWrite   uint32
+	GenericExecute uint32
+	GenericAll     uint32
+}
+
+// File and pipe access rights (winnt.h) that x/sys does not declare.
+const (
+	// FILE_CREATE_PIPE_INSTANCE, on a pipe, is the right to create
+	// another server instance of it. It is the same bit as
+	// FILE_APPEND_DATA, so FILE_GENERIC_WRITE (GW) and GENERIC_ALL (GA)
+	// include it.
+	FILE_CREATE_PIPE_INSTANCE = 0x4
+	FILE_GENERIC_EXECUTE      = 0x1200A0
+	FILE_ALL_ACCESS           = 0x1F01FF
+)
 
 // Pipe file-system controls (winioctl.h) that x/sys does not declare.
 const (
 	FSCTL_PIPE_DISCONNECT = 0x00110004 // end a server instance's connection, dropping unread data
 	FSCTL_PIPE_LISTEN     = 0x00110008 // wait for a client on a server instance
+)
+
+// CreateWaitableTimerEx flags and access (synchapi.h, winnt.h).
+const (
+	CREATE_WAITABLE_TIMER_MANUAL_RESET    = 0x1      // a notification timer: signalled until set again
+	CREATE_WAITABLE_TIMER_HIGH_RESOLUTION = 0x2      // Windows 10 1803 and later: expires on time, not on the next clock tick
+	TIMER_ALL_ACCESS                      = 0x1F0003 // TIMER_QUERY_STATE | TIMER_MODIFY_STATE | SYNCHRONIZE | STANDARD_RIGHTS_REQUIRED
 )
 
 // RegisterWaitForSingleObject flags (winnt.h).

@@ -42,8 +42,11 @@ var (
 	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
+	procAccessCheck                 = modadvapi32.NewProc("AccessCheck")
+	procCreateRestrictedToken       = modadvapi32.NewProc("CreateRestrictedToken")
 	procImpersonateNamedPipeClient  = modadvapi32.NewProc("ImpersonateNamedPipeClient")
 	procCancelSynchronousIo         = modkernel32.NewProc("CancelSynchronousIo")
+	procCreateWaitableTimerExW      = modkernel32.NewProc("CreateWaitableTimerExW")
 	procGetHandleInformation        = modkernel32.NewProc("GetHandleInformation")
 	procGetMailslotInfo             = modkernel32.NewProc("GetMailslotInfo")
 	procGetNamedPipeClientSessionId = modkernel32.NewProc("GetNamedPipeClientSessionId")
@@ -52,6 +55,7 @@ var (
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
 	procRegisterWaitForSingleObject = modkernel32.NewProc("RegisterWaitForSingleObject")
 	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
+	procSetWaitableTimer            = modkernel32.NewProc("SetWaitableTimer")
 	procUnregisterWaitEx            = modkernel32.NewProc("UnregisterWaitEx")
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
@@ -59,6 +63,22 @@ var (
 	procNtQueryDirectoryFile        = modntdll.NewProc("NtQueryDirectoryFile")
 	procNtQueryInformationFile      = modntdll.NewProc("NtQueryInformationFile")
 )
+
+func AccessCheck(sd *windows.SECURITY_DESCRIPTOR, token windows.Token, desired uint32, mapping *GENERIC_MAPPING, privileges *byte, privilegesLen *uint32, granted *uint32, status *int32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procAccessCheck.Addr(), uintptr(unsafe.Pointer(sd)), uintptr(token), uintptr(desired), uintptr(unsafe.Pointer(mapping)), uintptr(unsafe.Pointer(privileges)), uintptr(unsafe.Pointer(privilegesLen)), uintptr(unsafe.Pointer(granted)), uintptr(unsafe.Pointer(status)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func CreateRestrictedToken(existing windows.Token, flags uint32, disableCount uint32, disable *windows.SIDAndAttributes, deleteCount uint32, delete *windows.LUIDAndAttributes, restrictCount uint32, restrict *windows.SIDAndAttributes, token *windows.Token) (err error) {
+	r1, _, e1 := syscall.SyscallN(procCreateRestrictedToken.Addr(), uintptr(existing), uintptr(flags), uintptr(disableCount), uintptr(unsafe.Pointer(disable)), uintptr(deleteCount), uintptr(unsafe.Pointer(delete)), uintptr(restrictCount), uintptr(unsafe.Pointer(restrict)), uintptr(unsafe.Pointer(token)))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
 
 func ImpersonateNamedPipeClient(pipe windows.Handle) (err error) {
 	r1, _, e1 := syscall.SyscallN(procImpersonateNamedPipeClient.Addr(), uintptr(pipe))
@@ -71,6 +91,15 @@ func ImpersonateNamedPipeClient(pipe windows.Handle) (err error) {
 func CancelSynchronousIo(thread windows.Handle) (err error) {
 	r1, _, e1 := syscall.SyscallN(procCancelSynchronousIo.Addr(), uintptr(thread))
 	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func CreateWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) {
+	r0, _, e1 := syscall.SyscallN(procCreateWaitableTimerExW.Addr(), uintptr(unsafe.Pointer(attrs)), uintptr(unsafe.Pointer(name)), uintptr(flags), uintptr(access))
+	h = windows.Handle(r0)
+	if h == 0 {
 		err = errnoErr(e1)
 	}
 	return
@@ -134,6 +163,18 @@ func RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, ca
 
 func SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procSetMailslotInfo.Addr(), uintptr(slot), uintptr(readTimeout))
+	if r1 == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func SetWaitableTimer(timer windows.Handle, dueTime *int64, period int32, completion uintptr, arg uintptr, resume bool) (err error) {
+	var _p0 uint32
+	if resume {
+		_p0 = 1
+	}
+	r1, _, e1 := syscall.SyscallN(procSetWaitableTimer.Addr(), uintptr(timer), uintptr(unsafe.Pointer(dueTime)), uintptr(period), uintptr(completion), uintptr(arg), uintptr(_p0))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}

@@ -5,8 +5,10 @@ package winsec
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
 
@@ -83,4 +85,75 @@ func Descriptor(sddl string) (*windows.SECURITY_DESCRIPTOR, error) {
 		return nil, fmt.Errorf("%w: SecurityDescriptor %q: %w", ErrBadSDDL, sddl, err)
 	}
 	return sd, nil
+}
+
+// fileMapping is the generic mapping of files and pipes, as
+// IoGetFileObjectGenericMapping returns it.
+var fileMapping = nt.GENERIC_MAPPING{
+	GenericRead:    windows.FILE_GENERIC_READ,
+	GenericWrite:   windows.FILE_GENERIC_WRITE,
+	GenericExecute: nt.FILE_GENERIC_EXECUTE,
+	GenericAll:     nt.FILE_ALL_ACCESS,
+}
+
+// mapGeneric returns access with its generic rights replaced by the file
+// rights they stand for, as AccessCheck requires.
+func mapGeneric(access uint32) uint32 {
+	for _, m := range [...]struct{ generic, specific uint32 }{
+		{windows.GENERIC_READ, fileMapping.GenericRead},
+		{windows.GENERIC_WRITE, fileMapping.GenericWrite},
+		{windows.GENERIC_EXECUTE, fileMapping.GenericExecute},
+		{windows.GENERIC_ALL, fileMapping.GenericAll},
+	} {
+		if access&m.generic != 0 {
+			access = access&^m.generic | m.specific
+		}
+	}
+	return access
+}
+
+var (
+	tokenOnce sync.Once
+	token     windows.Token
+	tokenErr  error
+)
+
+// identificationToken returns an identification-level impersonation token
+// of the process's own, for AccessCheck, made once.
+func identificationToken() (windows.Token, error) {
+	tokenOnce.Do(func() {
+		var primary windows.Token
+		if tokenErr = windows.OpenProcessToken(windows.CurrentProcess(), windows.TOKEN_DUPLICATE|windows.TOKEN_QUERY, &primary); tokenErr != nil {
+			return
+		}
+		defer primary.Close()
+		tokenErr = windows.DuplicateTokenEx(primary, windows.TOKEN_QUERY, nil, windows.SecurityIdentification, windows.TokenImpersonation, &token)
+	})
+	return token, tokenErr
+}
+
+// Grants reports whether sd, which must have an owner and a group (a
+// descriptor read back from an object has both), grants this process's user
+// every right in access, generic rights mapped as for files and pipes. It
+// is AccessCheck with the process's token.
+func Grants(sd *windows.SECURITY_DESCRIPTOR, access uint32) (bool, error) {
+	tok, err := identificationToken()
+	if err != nil {
+		return false, fmt.Errorf("AccessCheck: the process token: %w", err)
+	}
+	privileges := make([]byte, 256) // PRIVILEGE_SET: what the check used, unread
+	for {
+		var granted uint32
+		var status int32
+		size := uint32(len(privileges))
+		err := nt.AccessCheck(sd, tok, mapGeneric(access), &fileMapping, &privileges[0], &size, &granted, &status)
+		switch {
+		case err == windows.ERROR_INSUFFICIENT_BUFFER && int(size) > len(privileges):
+			privileges = make([]byte, size)
+			continue
+		case err != nil:
+			return false, os.NewSyscallError("AccessCheck", err)
+		}
+		return status != 0, nil
+	}
 }

@@ -1,0 +1,260 @@
+package iocp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// grow uses about depth KiB of stack and returns, leaving the goroutine with
+// a large stack it no longer uses: the next collection shrinks it, moving
+// every frame.
+//
+//go:noinline
+func grow(depth int) byte {
+	var pad [1024]byte
+	pad[depth%len(pad)] = byte(depth)
+	if depth == 0 {
+		return pad[0]
+	}
+	return grow(depth-1) + pad[(depth+1)%len(pad)]
+}
+
+// A read into a buffer on the caller's stack, parked on the port while the
+// collector moves that stack, gets its data in the buffer the caller sees.
+func TestStackBufferRead(t *testing.T) {
+	s, c := pair(t)
+	want := [64]byte{}
+	for i := range want {
+		want[i] = byte(i*7 + 3)
+	}
+	done := make(chan error, 1)
+	go func() {
+		grow(256)
+		var buf [64]byte // on this goroutine's stack
+		n, err := read(s, buf[:])
+		if got := buf; err == nil && (n != len(want) || got != want) {
+			err = fmt.Errorf("read %d bytes %x, want %x", n, got[:n], want)
+		}
+		done <- err
+	}()
+	waitStack(t, "iocp.(*Op).await(")
+	runtime.GC()
+	runtime.GC()
+	if _, err := write(c, want[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitOpsFree waits until every Op is back on the free list: no operation
+// is in flight and every marker has been dequeued.
+func waitOpsFree(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+		ops.mu.Lock()
+		free, all := len(ops.free), len(ops.all)
+		ops.mu.Unlock()
+		if free == all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d Ops never came back to the free list", all-free, all)
+		}
+	}
+}
+
+// noFastPath turns the fast path off for one test: every pending operation
+// waits on the port, and every call carries no event.
+func noFastPath(t *testing.T) {
+	fast.disabled = true
+	t.Cleanup(func() { fast.disabled = false })
+}
+
+// A message-mode read with a buffer shorter than a waiting message returns
+// ERROR_MORE_DATA at once. Without an event in its OVERLAPPED, Windows does
+// not document whether a completion packet follows; Wine queues none. The
+// Op must come back for reuse either way, and no packet may reach the Op's
+// next user. Run both ways: as the system does it, and with a packet queued
+// by the call as the other reading of Windows would have it.
+func TestImmediateWarning(t *testing.T) {
+	for _, packet := range []bool{false, true} {
+		t.Run(fmt.Sprint("packet=", packet), func(t *testing.T) {
+			noFastPath(t)
+			var posted atomic.Int32
+			if packet {
+				testHookSubmitted = func(op *Op, err error) {
+					if err == windows.ERROR_MORE_DATA {
+						posted.Add(1)
+						windows.PostQueuedCompletionStatus(port, uint32(op.o.InternalHigh), ioKey, &op.o)
+					}
+				}
+				t.Cleanup(func() { testHookSubmitted = nil })
+			}
+			s, c := pipePair(t, true)
+			const n = 200
+			go func() {
+				for i := range n {
+					if _, err := write(c, []byte(fmt.Sprintf("message %03d", i))); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+			warnings := 0
+			for i := range n {
+				var got []byte
+				buf := make([]byte, 4)
+				for {
+					k, err := read(s, buf)
+					got = append(got, buf[:k]...)
+					if err == windows.ERROR_MORE_DATA {
+						warnings++
+						continue
+					}
+					if err != nil {
+						t.Fatalf("message %d: %v", i, err)
+					}
+					break
+				}
+				if want := fmt.Sprintf("message %03d", i); string(got) != want {
+					t.Fatalf("read %q, want %q", got, want)
+				}
+			}
+			if warnings < 2*n {
+				t.Fatalf("%d reads ended ERROR_MORE_DATA, want at least %d", warnings, 2*n)
+			}
+			if packet && posted.Load() == 0 {
+				t.Fatal("no warning came back at once, so none was tested")
+			}
+			waitOpsFree(t)
+		})
+	}
+}
+
+// More message-mode connections than fast-path slots, each echoing messages
+// read in pieces: the reads that find no slot take the port's path, warnings
+// included, and every message arrives whole and in order.
+func TestMessagesBeyondSlots(t *testing.T) {
+	const conns, msgs = 3 * fastSlots, 50
+	errs := make(chan error, conns)
+	for i := range conns {
+		s, c := pipePair(t, true)
+		go func() {
+			for j := range msgs {
+				if _, err := write(c, bytes.Repeat([]byte{byte(i), byte(j)}, 100+j)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			buf := make([]byte, 64) // shorter than every message
+			for j := range msgs {
+				var got []byte
+				for {
+					k, err := read(s, buf)
+					got = append(got, buf[:k]...)
+					if err == windows.ERROR_MORE_DATA {
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					break
+				}
+				if !bytes.Equal(got, bytes.Repeat([]byte{byte(i), byte(j)}, 100+j)) {
+					errs <- fmt.Errorf("conn %d message %d: %d bytes, not as sent", i, j, len(got))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitOpsFree(t)
+}
+
+// A read that completes while it is being cancelled, after outlasting the
+// fast path, keeps its bytes: only a read that ends STATUS_CANCELLED is
+// issued again.
+func TestReadCompletesWhileCancelled(t *testing.T) {
+	s, c := pair(t)
+	var hooked atomic.Bool
+	testHookBeforeReissue = func(op *Op) {
+		if hooked.Swap(true) {
+			return
+		}
+		// The data arrives, and the read completes, before the cancel.
+		if _, err := write(c, []byte("kept")); err != nil {
+			t.Error(err)
+		}
+		for op.status() == windows.STATUS_PENDING {
+			runtime.Gosched()
+		}
+	}
+	t.Cleanup(func() { testHookBeforeReissue = nil })
+	buf := make([]byte, 16)
+	n, err := read(s, buf)
+	if !hooked.Load() {
+		t.Fatal("the read never outlasted the fast path, so nothing was tested")
+	}
+	if err != nil || string(buf[:n]) != "kept" {
+		t.Fatalf("read %q, %v; want the bytes that came while it was cancelled", buf[:n], err)
+	}
+}
+
+// A deadline moved later while its timer is firing takes effect either
+// before the timer cancels anything (then nothing is cancelled) or after;
+// the timer never cancels an operation once the move has returned.
+func TestDeadlineMovedWhileFiring(t *testing.T) {
+	s, _ := pair(t)
+	var moved, cancelledAfterMove atomic.Bool
+	testHookFire = func() {
+		go func() {
+			s.SetReadDeadline(time.Now().Add(time.Hour))
+			moved.Store(true)
+		}()
+		// Give the move every chance to happen now.
+		for i := 0; i < 1000 && !moved.Load(); i++ {
+			runtime.Gosched()
+		}
+		cancelledAfterMove.Store(moved.Load())
+	}
+	t.Cleanup(func() { testHookFire = nil })
+	done := make(chan error, 1)
+	go func() {
+		_, err := read(s, make([]byte, 1))
+		done <- err
+	}()
+	waitStack(t, "iocp.(*Op).await(")
+	s.SetReadDeadline(time.Now().Add(time.Millisecond))
+	err := <-done
+	if cancelledAfterMove.Load() {
+		t.Fatalf("the deadline's timer cancelled a read after the deadline was moved an hour later (read: %v)", err)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read = %v, want os.ErrDeadlineExceeded: the timer fired before the move", err)
+	}
+	// The move has taken effect now: a new read waits.
+	for !moved.Load() {
+		runtime.Gosched()
+	}
+	if s.rd.passed() {
+		t.Fatal("the deadline an hour away reads as passed")
+	}
+}

@@ -1,0 +1,171 @@
+package iocp
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/nt"
+	"golang.org/x/sys/windows"
+)
+
+// The fast path. Handing a completion from the thread that dequeues it to
+// the waiting goroutine's costs a wake-up of another thread, and under Wine
+// every wake-up is several round trips to wineserver. So a pending read or
+// write first waits on its own thread, for at most fastWait, on an event that
+// its completion sets instead of queueing a packet (the event handle's low
+// bit is set, which the completion-port documentation defines as "do not
+// queue a packet"): one that completes within that time (a reply, a reader
+// catching up) returns the way a synchronous call would, and the port's
+// thread never hears of it. Only fastSlots threads wait so at any time; other
+// operations go straight to the port.
+//
+// The wait ends at the slot's waitable timer, created high-resolution
+// (CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, Windows 10 1803 and later), so on
+// Windows it lasts fastWait and not the 15.6 ms clock tick that a
+// millisecond time-out rounds up to; where Windows lacks high-resolution
+// timers the slot falls back to a plain one, and the wait lasts up to one
+// tick.
+//
+// An operation that outlasts fastWait gives its thread back:
+//   - A read is cancelled and issued again through the port. That is safe for
+//     reads, which move no data until they complete: a read that completes
+//     while being cancelled keeps its bytes and its result, and only one that
+//     ends STATUS_CANCELLED is issued again.
+//   - A write cannot be cancelled safely (part of its data may have gone), so
+//     its event goes to a wait of the system thread pool, whose wait threads
+//     each serve 63 waits; the slot gets a new event. At most maxStuck writes
+//     wait there; beyond that, writes skip the fast path.
+//
+// So no thread is held per operation or per idle connection: at most
+// fastSlots threads for at most fastWait each, and a pool wait thread per 63
+// writes that a slow reader holds up.
+const (
+	fastWait  = 2 * time.Millisecond
+	fastSlots = 4
+	maxStuck  = 63
+)
+
+// A slot is what one thread waiting on the fast path uses.
+type slot struct {
+	// waits holds the auto-reset event that the operation's completion
+	// sets, then the waitable timer that ends the wait. The timer is
+	// manual-reset because arming such a timer resets it to not signalled
+	// on Windows (KeSetTimerEx) and Wine alike, whereas Wine leaves an
+	// auto-reset timer that fired after an early wake signalled when it is
+	// armed again (server/timer.c, set_timer), which would end the next
+	// wait at once.
+	waits [2]windows.Handle
+}
+
+var fast struct {
+	free     chan *slot
+	stuck    atomic.Int32 // writes in thread-pool waits
+	highRes  bool         // the timers are high-resolution
+	disabled bool         // for tests: no operation takes a slot
+}
+
+// initFast creates the slots. Without them the fast path is off, which costs
+// speed only.
+func initFast() {
+	fast.free = make(chan *slot, fastSlots)
+	fast.highRes = true
+	for range fastSlots {
+		ev, err := windows.CreateEvent(nil, 0, 0, nil)
+		if err != nil {
+			return
+		}
+		const manual = nt.CREATE_WAITABLE_TIMER_MANUAL_RESET
+		timer, err := nt.CreateWaitableTimerEx(nil, nil, manual|nt.CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, nt.TIMER_ALL_ACCESS)
+		if err != nil {
+			// Windows before 10 1803 refuses the flag.
+			fast.highRes = false
+			timer, err = nt.CreateWaitableTimerEx(nil, nil, manual, nt.TIMER_ALL_ACCESS)
+		}
+		if err != nil {
+			windows.CloseHandle(ev)
+			return
+		}
+		fast.free <- &slot{waits: [2]windows.Handle{ev, timer}}
+	}
+}
+
+// takeSlot returns a free slot for an operation of mode, or nil.
+func takeSlot(mode Mode) *slot {
+	if mode == Control || fast.disabled || mode == Write && fast.stuck.Load() >= maxStuck {
+		return nil
+	}
+	select {
+	case s := <-fast.free:
+		return s
+	default:
+		return nil
+	}
+}
+
+func (s *slot) put() { fast.free <- s }
+
+// event is the slot's event as an OVERLAPPED's hEvent: low bit set, so that
+// the completion sets it and queues no packet.
+func (s *slot) event() windows.Handle { return s.waits[0] | 1 }
+
+// wait waits on op's own thread for op to complete, for at most fastWait if
+// timed, else until it does, and reports whether it did. The event may also
+// have been set by the late completion of an operation that used the slot
+// before, and the timer by a wait that ended early, so only the OVERLAPPED's
+// status, written before the event is set, says whether op is done.
+func (s *slot) wait(op *Op, timed bool) bool {
+	n := 1
+	if timed {
+		due := -int64(fastWait / 100) // relative, in 100 ns units
+		// Arming the timer also resets it to not signalled.
+		if nt.SetWaitableTimer(s.waits[1], &due, 0, 0, 0, false) != nil {
+			return op.status() != windows.STATUS_PENDING
+		}
+		n = 2
+	}
+	for {
+		r, err := windows.WaitForMultipleObjects(s.waits[:n], false, windows.INFINITE)
+		if op.status() != windows.STATUS_PENDING {
+			return true
+		}
+		if err != nil || r != windows.WAIT_OBJECT_0 {
+			return false // the timer, or a wait that failed
+		}
+	}
+}
+
+// waitPool waits for a write that outlasted the fast path: it hands the
+// slot's event to the write, gives the slot a new one, and parks the
+// goroutine until a thread-pool wait on the event wakes it.
+func waitPool(op *Op, s *slot) {
+	ev := s.waits[0]
+	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
+		s.waits[0] = nev
+		s.put()
+	} // else the fast path goes on with one slot fewer.
+	defer windows.CloseHandle(ev)
+	fast.stuck.Add(1)
+	defer fast.stuck.Add(-1)
+	// The event may carry a stale signal from an earlier user of the slot,
+	// so the status decides when the write is done.
+	for op.status() == windows.STATUS_PENDING {
+		var wait windows.Handle
+		err := nt.RegisterWaitForSingleObject(&wait, ev, poolCallback, uintptr(op.id), windows.INFINITE,
+			nt.WT_EXECUTEONLYONCE|nt.WT_EXECUTEINWAITTHREAD)
+		if err != nil {
+			// Out of resources: wait here rather than fail the write.
+			windows.WaitForSingleObject(ev, windows.INFINITE)
+			continue
+		}
+		<-op.wake
+		nt.UnregisterWaitEx(wait, windows.InvalidHandle) // returns once the callback has
+	}
+}
+
+// poolCallback runs on a thread-pool wait thread when a stuck write's event
+// is set; its context is the Op's index in ops.all.
+var poolCallback = syscall.NewCallback(func(id, timedOut uintptr) uintptr {
+	opByID(id).wake <- struct{}{}
+	return 0
+})

@@ -1,0 +1,496 @@
+package iocp
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/nt"
+	"golang.org/x/sys/windows"
+)
+
+// ErrClosed is returned by operations on a File that has been closed, and by
+// operations that Close interrupted.
+var ErrClosed = errors.New("use of closed handle")
+
+// File is an overlapped handle associated with the process's completion
+// port.
+type File struct {
+	h        windows.Handle
+	slowRead bool // reads take no fast-path slot (Options.NoFastRead)
+
+	mu      sync.Mutex
+	closing bool // Close has begun
+	ops     sync.WaitGroup
+
+	rd, wd deadline
+
+	// Under mu.
+	pending  map[*Op]struct{}            // operations between submit and their result
+	blockers map[windows.Handle]struct{} // threads inside Blocking
+}
+
+// Options are a File's settings.
+type Options struct {
+	// NoFastRead keeps reads off the fast path: they wait on the port from
+	// the start. For handles whose reads carry a time-out of their own (a
+	// mailslot's), which issuing the read again would restart.
+	NoFastRead bool
+}
+
+// NewFile associates h, which must have been opened for overlapped I/O, with
+// the completion port. On success File owns h and Close closes it; on
+// failure h is left to the caller.
+func NewFile(h windows.Handle, o Options) (*File, error) {
+	if err := start(); err != nil {
+		return nil, err
+	}
+	if _, err := windows.CreateIoCompletionPort(h, port, ioKey, 0); err != nil {
+		return nil, os.NewSyscallError("CreateIoCompletionPort", err)
+	}
+	// Operations that complete at once are handled by their caller: no
+	// packet, and no need to set the handle's own event.
+	if err := windows.SetFileCompletionNotificationModes(h, windows.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS|windows.FILE_SKIP_SET_EVENT_ON_HANDLE); err != nil {
+		return nil, os.NewSyscallError("SetFileCompletionNotificationModes", err)
+	}
+	f := Adopt(h)
+	f.slowRead = o.NoFastRead
+	return f, nil
+}
+
+// Handle returns the handle for calls that do not go through File's
+// methods. It stays valid until Close returns; callers that may race with
+// Close use Acquire.
+func (f *File) Handle() windows.Handle { return f.h }
+
+// Acquire keeps the handle open until the matching Release. It fails with
+// ErrClosed once Close has begun.
+func (f *File) Acquire() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return ErrClosed
+	}
+	f.ops.Add(1)
+	return nil
+}
+
+// Release ends what Acquire began.
+func (f *File) Release() { f.ops.Done() }
+
+// Closed reports whether Close has begun.
+func (f *File) Closed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closing
+}
+
+// Close cancels every operation in flight, waits for them to finish and
+// closes the handle. Later calls return ErrClosed.
+func (f *File) Close() error {
+	if err := f.shutdown(); err != nil {
+		return err
+	}
+	return windows.CloseHandle(f.h)
+}
+
+// Detach is Close without closing the handle: it cancels and waits for every
+// operation, marks f closed and hands the handle, still associated with the
+// completion port, to the caller, who gives it to Adopt or closes it.
+func (f *File) Detach() (windows.Handle, error) {
+	if err := f.shutdown(); err != nil {
+		return 0, err
+	}
+	return f.h, nil
+}
+
+// Adopt makes a File of a handle that Detach returned, or that NewFile
+// associated before. A handle can be associated with one completion port
+// only once, so NewFile cannot take it again.
+func Adopt(h windows.Handle) *File {
+	f := &File{h: h, pending: make(map[*Op]struct{})}
+	f.rd.init(f, Read)
+	f.wd.init(f, Write)
+	return f
+}
+
+// Synchronous makes a File of a handle opened for synchronous I/O, which is
+// not associated with the port. Only Blocking, Acquire and Close are of use
+// on it: Close waits for Acquire's holders and interrupts calls in Blocking.
+func Synchronous(h windows.Handle) *File { return Adopt(h) }
+
+func (f *File) shutdown() error {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	f.closing = true
+	for op := range f.pending {
+		f.cancel(op, ErrClosed)
+	}
+	f.mu.Unlock()
+	// Wait for the operations' goroutines, so that no OVERLAPPED is still in
+	// the kernel's hands when the handle goes.
+	// No thread can enter Blocking now (it must Acquire first), but one
+	// already in it may not have entered its call when it is cancelled, so
+	// cancel again until it has left.
+	if !f.hasBlockers() {
+		f.ops.Wait()
+	} else {
+		done := make(chan struct{})
+		go func() { f.ops.Wait(); close(done) }()
+		for f.cancelBlockers(); ; f.cancelBlockers() {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	f.rd.stop()
+	f.wd.stop()
+	return nil
+}
+
+// Blocking runs fn, a synchronous call on the handle such as
+// FlushFileBuffers, on a locked OS thread that Close interrupts with
+// CancelSynchronousIo. It blocks that thread while fn runs: use it only where
+// Windows offers no overlapped form.
+func (f *File) Blocking(fn func(h windows.Handle) error) error {
+	if err := f.Acquire(); err != nil {
+		return err
+	}
+	defer f.Release()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	th, err := windows.OpenThread(windows.THREAD_TERMINATE, false, windows.GetCurrentThreadId())
+	if err != nil {
+		return os.NewSyscallError("OpenThread", err)
+	}
+	defer windows.CloseHandle(th)
+	f.mu.Lock()
+	if f.closing {
+		// Close began after Acquire and may have looked for blockers
+		// before this one registered: it would not cancel it.
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	if f.blockers == nil {
+		f.blockers = make(map[windows.Handle]struct{})
+	}
+	f.blockers[th] = struct{}{}
+	f.mu.Unlock()
+	err = fn(f.h)
+	f.mu.Lock()
+	delete(f.blockers, th)
+	f.mu.Unlock()
+	if err == windows.ERROR_OPERATION_ABORTED && f.Closed() {
+		err = ErrClosed
+	}
+	return err
+}
+
+func (f *File) hasBlockers() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.blockers) > 0
+}
+
+func (f *File) cancelBlockers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for th := range f.blockers {
+		nt.CancelSynchronousIo(th)
+	}
+}
+
+// Mode says which deadline an operation obeys.
+type Mode int
+
+const (
+	Read    Mode = iota // obeys the read deadline
+	Write               // obeys the write deadline
+	Control             // obeys no deadline, only Close and its context
+)
+
+// Read reads into b with ReadFile, at most 4 GiB - 1 at a time. It returns
+// the byte count and the operation's error: nil, a windows.Errno
+// (ERROR_MORE_DATA, with the count, when a message is longer than b;
+// ERROR_BROKEN_PIPE), ErrClosed if Close interrupted it,
+// os.ErrDeadlineExceeded if the read deadline did, or an error that
+// IsContextCancel recognises if ctx ended first. b is pinned until the read
+// completes.
+func (f *File) Read(ctx context.Context, b []byte) (int, error) {
+	b = clip(b)
+	return f.do(ctx, Read, b, nil, func(op *Op) error {
+		return windows.ReadFile(f.h, b, nil, &op.o)
+	})
+}
+
+// Write writes b, at most 4 GiB - 1 bytes, with WriteFile; errors are as
+// Read's, with the write deadline. It returns the count the call reports,
+// which may be short only if the operation failed.
+func (f *File) Write(ctx context.Context, b []byte) (int, error) {
+	b = clip(b)
+	return f.do(ctx, Write, b, nil, func(op *Op) error {
+		return windows.WriteFile(f.h, b, nil, &op.o)
+	})
+}
+
+// FsControl issues the file-system control code with NtFsControlFile, in
+// from in and out into out, and returns the byte count written to out. It
+// obeys no deadline, only Close and ctx. in and out are pinned until it
+// completes.
+func (f *File) FsControl(ctx context.Context, code uint32, in, out []byte) (int, error) {
+	in, out = clip(in), clip(out)
+	return f.do(ctx, Control, in, out, func(op *Op) error {
+		return nt.NtFsControlFile(f.h, 0, 0, op.apcContext(), op.iosb(), code,
+			first(in), uint32(len(in)), first(out), uint32(len(out)))
+	})
+}
+
+// clip shortens b to what one call can take: a DWORD's worth.
+func clip(b []byte) []byte {
+	if max := uint64(math.MaxUint32 - 1); uint64(len(b)) > max {
+		return b[:max]
+	}
+	return b
+}
+
+func first(b []byte) *byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return &b[0]
+}
+
+// do issues one overlapped operation through submit and waits for it to
+// complete: every path from a call to its result goes through here.
+//
+// submit issues the call on f's handle with op's OVERLAPPED (ReadFile,
+// WriteFile), whose event may be set, or with op's IO_STATUS_BLOCK and APC
+// context (NT calls, Control operations only), and returns the call's error
+// as it is: nil, windows.ERROR_IO_PENDING, a windows.NTStatus or any other
+// error. bufs are the memory the call hands the kernel; they are pinned until
+// the operation completes.
+func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func(op *Op) error) (int, error) {
+	op := getOp()
+	op.state.Store(opPending)
+
+	// Acquire the handle and register op at once: whatever cancels the
+	// operation from now on (Close, the deadline, ctx) finds it in pending.
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		putOp(op)
+		return 0, ErrClosed
+	}
+	f.ops.Add(1)
+	defer f.Release()
+	op.seq++
+	op.mode, op.submitted, op.why = mode, false, nil
+	f.pending[op] = struct{}{}
+	f.mu.Unlock()
+
+	op.pinBuffers(buf1, buf2)
+	n, err := f.run(ctx, op, submit)
+	op.pin.Unpin() // the operation is over: the kernel is done with them
+
+	// Out of pending before anyone may reuse op.
+	f.mu.Lock()
+	delete(f.pending, op)
+	f.mu.Unlock()
+	if op.state.Load() == opMarked {
+		// The marker frees op, after any packet of its call; should none
+		// be queued, op is never reused.
+		mark(op)
+	} else {
+		putOp(op)
+	}
+	return n, err
+}
+
+// run is do between registering op and releasing it. When it returns, the
+// operation is complete and the kernel holds nothing of op's: its packet, if
+// one was due, has been dequeued, unless op is opMarked.
+func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int, error) {
+	if dl := f.deadline(op.mode); dl != nil && dl.passed() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	if ctx.Done() != nil {
+		if ctx.Err() != nil {
+			return 0, errContext
+		}
+		seq := op.seq
+		stop := context.AfterFunc(ctx, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if _, ok := f.pending[op]; ok && op.seq == seq {
+				f.cancel(op, errContext)
+			}
+		})
+		defer stop()
+	}
+	s := takeSlot(op.mode)
+	if op.mode == Read && f.slowRead && s != nil {
+		s.put()
+		s = nil
+	}
+	for {
+		op.o = windows.Overlapped{}
+		if s != nil {
+			// The status reads pending until the completion writes it.
+			op.o.HEvent = s.event()
+			op.o.Internal = uintptr(windows.STATUS_PENDING)
+		}
+		err := normalize(submit(op))
+		if testHookSubmitted != nil {
+			testHookSubmitted(op, err)
+		}
+		if err != windows.ERROR_IO_PENDING {
+			if s != nil {
+				s.put()
+			} else if isWarning(err) {
+				// Whether a packet follows is not documented: see mark.
+				op.state.Store(opMarked)
+			}
+			// On immediate completion the byte count is in the
+			// OVERLAPPED, also for ERROR_MORE_DATA, where Wine leaves
+			// ReadFile's own count at zero.
+			return int(op.o.InternalHigh), err
+		}
+		// A canceller that came before this point could not reach the
+		// call; cancel it now on its behalf.
+		f.mu.Lock()
+		op.submitted = true
+		if op.why != nil {
+			windows.CancelIoEx(f.h, &op.o)
+		}
+		f.mu.Unlock()
+		switch {
+		case s == nil:
+			op.await()
+		case op.mode == Write:
+			if s.wait(op, true) {
+				s.put()
+			} else {
+				waitPool(op, s)
+			}
+		default:
+			if !s.wait(op, true) {
+				if testHookBeforeReissue != nil {
+					testHookBeforeReissue(op)
+				}
+				// Cancelling completes the read at once, unless it has
+				// completed already: then it keeps its data.
+				windows.CancelIoEx(f.h, &op.o)
+				s.wait(op, false)
+			}
+			s.put()
+			s = nil
+			f.mu.Lock()
+			again := op.status() == windows.STATUS_CANCELLED && op.why == nil
+			op.submitted = false
+			f.mu.Unlock()
+			if again {
+				// Nobody else cancelled it: this read only outlasted the
+				// fast path. Issue it again through the port.
+				continue
+			}
+		}
+		break
+	}
+	err := statusError(op.status())
+	if err == windows.ERROR_OPERATION_ABORTED {
+		f.mu.Lock()
+		if op.why != nil {
+			err = op.why
+		}
+		f.mu.Unlock()
+	}
+	return int(op.o.InternalHigh), err
+}
+
+// cancel asks for op to end early with why. The caller holds f.mu. The
+// first reason given wins; an operation that completes anyway keeps its
+// result.
+func (f *File) cancel(op *Op, why error) {
+	if op.why == nil {
+		op.why = why
+	}
+	if op.submitted {
+		// op stays in pending, so its OVERLAPPED is not reused, until its
+		// goroutine has its result: this cannot cancel another operation.
+		windows.CancelIoEx(f.h, &op.o)
+	}
+}
+
+// cancelMode cancels the operations in flight of mode with why.
+func (f *File) cancelMode(mode Mode, why error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for op := range f.pending {
+		if op.mode == mode {
+			f.cancel(op, why)
+		}
+	}
+}
+
+func (f *File) deadline(mode Mode) *deadline {
+	switch mode {
+	case Read:
+		return &f.rd
+	case Write:
+		return &f.wd
+	}
+	return nil
+}
+
+// errContext stands for "the operation's context ended"; callers map it to
+// their context's error.
+var errContext = errors.New("iocp: operation cancelled by its context")
+
+// IsContextCancel reports whether err is an operation's answer to its
+// context ending.
+func IsContextCancel(err error) bool { return err == errContext }
+
+// normalize turns NT call results into the Win32 shapes run compares with.
+func normalize(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s, ok := err.(windows.NTStatus); ok {
+		if s == windows.STATUS_PENDING {
+			return windows.ERROR_IO_PENDING
+		}
+		return s.Errno()
+	}
+	return err
+}
+
+func statusError(s windows.NTStatus) error {
+	if s == windows.STATUS_SUCCESS {
+		return nil
+	}
+	return s.Errno()
+}
+
+// isWarning reports whether an immediate result is a warning status (the
+// operation ran, and wrote its result) rather than an error: of the calls
+// made here, only STATUS_BUFFER_OVERFLOW, ERROR_MORE_DATA, a message longer
+// than the buffer.
+func isWarning(err error) bool { return err == windows.ERROR_MORE_DATA }
+
+// Test hooks: testHookSubmitted runs after each call with its result, and
+// testHookBeforeReissue before a read that outlasted the fast path is
+// cancelled to be issued again.
+var (
+	testHookSubmitted     func(op *Op, err error)
+	testHookBeforeReissue func(op *Op)
+)
