@@ -73,11 +73,15 @@ type ListenConfig struct {
 	// clients get ERROR_PIPE_BUSY and Dial waits for one to free up.
 	MaxInstances int
 
-	// Backlog is how many instances wait for clients at once. A connected
-	// instance is replaced at once, so a burst of Backlog clients is served
-	// even by clients that do not retry on ERROR_PIPE_BUSY. Default 4; it may
-	// not exceed MaxInstances. Each waiting instance costs one handle and one
-	// goroutine, and no OS thread.
+	// Backlog is how many clients may connect before Accept takes them,
+	// as a socket's backlog: the listener keeps that many instances
+	// listening, less the connections waiting for Accept, and replaces an
+	// instance as soon as a client connects while there is room. So a
+	// burst of Backlog clients is served even by clients that do not retry
+	// on ERROR_PIPE_BUSY, and a slow Accept holds at most Backlog
+	// connections. Default 4; it may not exceed MaxInstances. Each
+	// instance costs one handle and, while listening, one goroutine; no OS
+	// thread.
 	Backlog int
 
 	// InputBufferSize and OutputBufferSize are the instance's inbound and
@@ -91,6 +95,17 @@ type ListenConfig struct {
 	// owner the current user, and a protected DACL that grants full access to
 	// the current user (the process token's user SID) and LocalSystem and to
 	// no one else, not even read access.
+	//
+	// Grant clients ClientAccess ("0x12019b" in SDDL), not GA or GW: on a
+	// pipe, FILE_CREATE_PIPE_INSTANCE is the same bit as FILE_APPEND_DATA,
+	// so GENERIC_ALL and GENERIC_WRITE (FILE_GENERIC_WRITE) let whoever
+	// holds them create server instances of this pipe after Listen and
+	// receive some of its clients, which cannot tell: the instance is the
+	// pipe's, with its owner. Listen's FILE_CREATE protects the name only
+	// until the first instance exists. This process must keep
+	// FILE_CREATE_PIPE_INSTANCE and read/write access itself (for
+	// instances after the first); Listen checks that and fails with
+	// ErrInvalidConfig otherwise.
 	SecurityDescriptor string
 
 	// AllowRemoteClients lets clients on other machines connect through SMB.
@@ -104,6 +119,18 @@ type ListenConfig struct {
 	// DialConfig.CurrentUserOnly.
 	CurrentUserOnly bool
 }
+
+// ClientAccess is the access mask to grant clients in a SecurityDescriptor:
+// FILE_GENERIC_READ | FILE_GENERIC_WRITE without FILE_CREATE_PIPE_INSTANCE
+// (FILE_APPEND_DATA), so they may read, write, query and set the pipe's
+// state but not create instances of it. It is what .NET's
+// PipeAccessRights.ReadWrite grants. In SDDL, ClientAccessSDDL, as in
+// "D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;0x12019b;;;AU)" (LocalSystem and the
+// owner: everything; authenticated users: read and write).
+const ClientAccess = 0x12019b
+
+// ClientAccessSDDL is ClientAccess as an SDDL ACE's rights.
+const ClientAccessSDDL = "0x12019b"
 
 // validated holds a ListenConfig with its defaults applied.
 type validated struct {

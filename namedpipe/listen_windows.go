@@ -21,11 +21,12 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// Listener accepts connections on a named pipe. It keeps Backlog instances
-// listening at once and replaces each one as soon as a client connects, so
-// that a burst of clients finds instances waiting; connections not yet
-// accepted queue up to Backlog more, and beyond that new clients wait for
-// Accept (Dial waits for a busy pipe).
+// Listener accepts connections on a named pipe. Like a socket's backlog, it
+// lets Backlog clients connect before Accept takes them: it keeps that many
+// instances listening, less the connections waiting for Accept, and
+// replaces each instance as soon as a client connects while the queue has
+// room. Beyond that, new clients find the pipe busy and wait (Dial waits for
+// a busy pipe) until Accept makes room.
 //
 // Every instance is created, queued, recycled and closed by the methods of
 // one state machine under the Listener's lock (fill, listened, closeConn,
@@ -182,11 +183,11 @@ func (l *Listener) checkSecurity(f *iocp.File, custom bool) error {
 	return nil
 }
 
-// fill tops the listening instances up to the backlog, within MaxInstances,
-// while fewer than Backlog connections wait for Accept. Called with l.mu
-// held; every change to the instances ends with it.
+// fill tops the instances listening and the connections waiting for Accept
+// up to the backlog, within MaxInstances. Called with l.mu held; every
+// change to the instances ends with it.
 func (l *Listener) fill() {
-	for !l.closed && l.retry == nil && len(l.listening) < l.cfg.backlog && len(l.queue) < l.cfg.backlog &&
+	for !l.closed && l.retry == nil && len(l.listening)+len(l.queue) < l.cfg.backlog &&
 		(l.cfg.MaxInstances == 0 || l.live < l.cfg.MaxInstances) {
 		f, err := l.newInstance()
 		if err != nil {
@@ -432,6 +433,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) AcceptPipe() (*Conn, error) {
 	for {
 		l.mu.Lock()
+		// Make the instances that an error left missing: the error went
+		// to an earlier call.
+		l.fill()
 		for !l.closed && len(l.queue) == 0 && l.err == nil {
 			l.accept.Wait()
 		}
@@ -442,7 +446,6 @@ func (l *Listener) AcceptPipe() (*Conn, error) {
 		if len(l.queue) == 0 {
 			err := l.err
 			l.err = nil
-			l.fill() // try again
 			l.mu.Unlock()
 			return nil, err
 		}

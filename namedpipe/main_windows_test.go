@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"golang.org/x/sys/windows"
 )
 
 // The test binary re-executes itself as a child process; the child's role
@@ -25,7 +27,8 @@ func TestMain(m *testing.M) {
 }
 
 // runChild is the child process: "echo NAME" dials NAME and echoes one line
-// back in upper case, then exits.
+// back in upper case, then exits; "adopt HANDLE" does the same on an
+// inherited pipe handle.
 func runChild(role string) int {
 	verb, name, _ := strings.Cut(role, " ")
 	switch verb {
@@ -52,6 +55,31 @@ func runChild(role string) int {
 		// Wait for the parent to close, so the reply is read before the
 		// pipe breaks.
 		io.Copy(io.Discard, c)
+		return 0
+	case "adopt":
+		// name is an inherited handle's value: adopt it and answer one
+		// message.
+		h, err := strconv.ParseUint(name, 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 2
+		}
+		c, err := NewConn(windows.Handle(h))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child NewConn:", err)
+			return 2
+		}
+		defer c.Close()
+		buf := make([]byte, 256)
+		n, err := c.Read(buf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child read:", err)
+			return 3
+		}
+		if _, err := fmt.Fprintf(c, "%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid()); err != nil {
+			fmt.Fprintln(os.Stderr, "child write:", err)
+			return 4
+		}
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown child role", role)

@@ -196,18 +196,6 @@ func TestDefaultSecurity(t *testing.T) {
 	}
 }
 
-// TestSecurityEnforced checks that the default descriptor keeps others out:
-// a DACL that denies the current user must make Dial fail with access
-// denied. Wine stores descriptors but never enforces them.
-func TestSecurityEnforced(t *testing.T) {
-	skipOnWine(t, "security descriptors are stored but never enforced: a denying DACL still admits clients")
-	_, name := listen(t, &ListenConfig{SecurityDescriptor: "D:P(D;;GA;;;WD)"})
-	_, err := Dial(context.Background(), name)
-	if !errors.Is(err, fs.ErrPermission) {
-		t.Fatalf("Dial of a pipe that denies everyone = %v, want fs.ErrPermission", err)
-	}
-}
-
 // TestListenFileCreateEnforced checks Windows' own FILE_CREATE guard, without
 // our existence check: creating a first instance of a name in use fails.
 func TestListenFileCreateEnforced(t *testing.T) {
