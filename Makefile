@@ -10,9 +10,9 @@ PKGS     := ./...
 WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
 BENCHTIME ?= 1s
 
-.PHONY: test vet ci-check test-native test-windows run bench generate fmt
+.PHONY: test vet ci-check test-native test-windows test-windows-race run bench generate fmt
 
-test: vet ci-check test-native test-windows
+test: vet ci-check test-native test-windows test-windows-race
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -33,6 +33,13 @@ test-native:
 
 test-windows:
 	$(WINENV) $(GO) test -count=1 -timeout 600s $(PKGS)
+
+# The same tests built with the race detector (cgo through mingw-w64, which
+# the test bed installs), as the Windows workflow runs them: it also turns on
+# checkptr and x/sys's race annotations, which read what a plain build never
+# touches.
+test-windows-race:
+	$(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 600s $(PKGS)
 
 # The example: an echo server and client over a named pipe, under Wine.
 run:

@@ -229,7 +229,11 @@ const (
 func (f *File) Read(ctx context.Context, b []byte) (int, error) {
 	b = clip(b)
 	return f.do(ctx, Read, b, nil, func(op *Op) error {
-		return windows.ReadFile(f.h, b, nil, &op.o)
+		// ReadFile writes done before it returns, never later, so it may
+		// be on the stack; x/sys reads it when built with -race, so it may
+		// not be nil. The count that counts is the OVERLAPPED's.
+		var done uint32
+		return windows.ReadFile(f.h, b, &done, &op.o)
 	})
 }
 
@@ -239,7 +243,8 @@ func (f *File) Read(ctx context.Context, b []byte) (int, error) {
 func (f *File) Write(ctx context.Context, b []byte) (int, error) {
 	b = clip(b)
 	return f.do(ctx, Write, b, nil, func(op *Op) error {
-		return windows.WriteFile(f.h, b, nil, &op.o)
+		var done uint32 // as in Read
+		return windows.WriteFile(f.h, b, &done, &op.o)
 	})
 }
 

@@ -150,7 +150,8 @@ func TestCancelWhileSubmitting(t *testing.T) {
 		s, _ := pair(t)
 		_, err := s.do(context.Background(), Read, nil, nil, func(op *Op) error {
 			s.SetReadDeadline(time.Now().Add(-time.Second)) // expires now, in this call
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
+			var n uint32
+			return windows.ReadFile(s.Handle(), make([]byte, 1), &n, &op.o)
 		})
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Do = %v, want os.ErrDeadlineExceeded", err)
@@ -172,7 +173,8 @@ func TestCancelWhileSubmitting(t *testing.T) {
 				}
 				runtime.Gosched()
 			}
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
+			var n uint32
+			return windows.ReadFile(s.Handle(), make([]byte, 1), &n, &op.o)
 		})
 		if !IsContextCancel(err) {
 			t.Fatalf("Do = %v, want the context's cancel", err)
@@ -186,7 +188,8 @@ func TestCancelWhileSubmitting(t *testing.T) {
 			for !s.Closed() {
 				runtime.Gosched()
 			}
-			return windows.ReadFile(s.Handle(), make([]byte, 1), nil, &op.o)
+			var n uint32
+			return windows.ReadFile(s.Handle(), make([]byte, 1), &n, &op.o)
 		})
 		if err != ErrClosed {
 			t.Fatalf("Do = %v, want ErrClosed", err)
