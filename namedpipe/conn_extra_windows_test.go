@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -67,7 +66,7 @@ func TestTransactBusy(t *testing.T) {
 		_, err := client.Read(make([]byte, 16))
 		readDone <- err
 	}()
-	waitStacks(t, 1, parkedFrames...)
+	waitStacks(t, 1, "namedpipe.(*Conn).Read(", parkedFrames...)
 	if _, err := client.Transact(t.Context(), []byte("req")); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Transact beside a pending Read = %v, want ErrBusy", err)
 	}
@@ -94,6 +93,15 @@ func TestConnSyscallConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkRawConn(t, rc, client.Close, false)
+}
+
+// checkRawConn checks what a pipe's syscall.RawConn offers: Control gives a
+// handle of a message pipe's server or client end, which GetNamedPipeInfo
+// answers for; Read and Write are unsupported; after close (which closes
+// what rc is of), Control fails with net.ErrClosed.
+func checkRawConn(t *testing.T, rc syscall.RawConn, close func() error, server bool) {
+	t.Helper()
 	var flags uint32
 	var infoErr error
 	if err := rc.Control(func(fd uintptr) {
@@ -101,15 +109,18 @@ func TestConnSyscallConn(t *testing.T) {
 	}); err != nil || infoErr != nil {
 		t.Fatalf("Control: %v, GetNamedPipeInfo: %v", err, infoErr)
 	}
-	if flags&windows.PIPE_SERVER_END != 0 || flags&windows.PIPE_TYPE_MESSAGE == 0 {
-		t.Fatalf("flags %#x, want a message pipe's client end", flags)
+	if flags&windows.PIPE_SERVER_END != 0 != server || flags&windows.PIPE_TYPE_MESSAGE == 0 {
+		t.Fatalf("GetNamedPipeInfo flags %#x, want a message pipe's end (server %v)", flags, server)
+	}
+	if err := rc.Read(func(uintptr) bool { return true }); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Read = %v, want errors.ErrUnsupported", err)
 	}
 	if err := rc.Write(func(uintptr) bool { return true }); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Write = %v, want errors.ErrUnsupported", err)
 	}
-	client.Close()
+	close()
 	if err := rc.Control(func(uintptr) {}); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("Control after Close = %v, want net.ErrClosed", err)
+		t.Fatalf("Control after close = %v, want net.ErrClosed", err)
 	}
 }
 
@@ -228,9 +239,7 @@ func TestNewConnInherited(t *testing.T) {
 	if want := fmt.Sprintf("PING from %d", cmd.Process.Pid); string(buf[:n]) != want {
 		t.Fatalf("child replied %q, want %q", buf[:n], want)
 	}
-	if _, err := io.ReadAll(server); err != nil {
-		t.Fatal(err)
-	}
+	server.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v (stderr: %s)", err, stderr.String())
 	}

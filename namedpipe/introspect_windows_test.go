@@ -195,22 +195,31 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
+// TestList finds two pipes of ours with their instances: one limited, and
+// one unlimited, which the file system stores as the ULONG 0xFFFFFFFF.
 func TestList(t *testing.T) {
 	skipOnWine(t, `enumerating \\.\pipe\ (NtQueryDirectoryFile) fails with ERROR_BAD_DEV_TYPE`)
-	_, name := listen(t, &ListenConfig{MaxInstances: 7, Backlog: 3})
+	_, limited := listen(t, &ListenConfig{MaxInstances: 7, Backlog: 3})
+	_, unlimited := listen(t, &ListenConfig{Backlog: 2})
 	list, err := List()
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[string]Entry{
+		strings.ToLower(limited):   {Name: limited, Instances: 3, MaxInstances: 7},
+		strings.ToLower(unlimited): {Name: unlimited, Instances: 2, MaxInstances: 0},
+	}
 	for _, e := range list {
-		if strings.EqualFold(e.Name, name) {
-			if e.Instances != 3 || e.MaxInstances != 7 {
-				t.Fatalf("List entry %+v, want 3 instances of 7", e)
+		if w, ok := want[strings.ToLower(e.Name)]; ok {
+			if e.Instances != w.Instances || e.MaxInstances != w.MaxInstances {
+				t.Errorf("List entry %+v, want %+v", e, w)
 			}
-			return
+			delete(want, strings.ToLower(e.Name))
 		}
 	}
-	t.Fatalf("List has no %s among %d pipes", name, len(list))
+	if len(want) > 0 {
+		t.Fatalf("List has none of %v among %d pipes", want, len(list))
+	}
 }
 
 func TestListUnderWine(t *testing.T) {

@@ -193,21 +193,5 @@ func TestListenerSyscallConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var flags uint32
-	var infoErr error
-	if err := rc.Control(func(fd uintptr) {
-		infoErr = windows.GetNamedPipeInfo(windows.Handle(fd), &flags, nil, nil, nil)
-	}); err != nil || infoErr != nil {
-		t.Fatalf("Control: %v, GetNamedPipeInfo: %v", err, infoErr)
-	}
-	if flags&windows.PIPE_SERVER_END == 0 || flags&windows.PIPE_TYPE_MESSAGE == 0 {
-		t.Fatalf("GetNamedPipeInfo flags %#x, want a message pipe's server end", flags)
-	}
-	if err := rc.Read(func(uintptr) bool { return true }); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("Read = %v, want errors.ErrUnsupported", err)
-	}
-	l.Close()
-	if err := rc.Control(func(uintptr) {}); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("Control after Close = %v, want net.ErrClosed", err)
-	}
+	checkRawConn(t, rc, l.Close, true)
 }

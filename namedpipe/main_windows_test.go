@@ -40,22 +40,7 @@ func runChild(role string) int {
 			fmt.Fprintln(os.Stderr, "child dial:", err)
 			return 2
 		}
-		defer c.Close()
-		buf := make([]byte, 256)
-		n, err := c.Read(buf)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child read:", err)
-			return 3
-		}
-		reply := fmt.Sprintf("%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid())
-		if _, err := c.Write([]byte(reply)); err != nil {
-			fmt.Fprintln(os.Stderr, "child write:", err)
-			return 4
-		}
-		// Wait for the parent to close, so the reply is read before the
-		// pipe breaks.
-		io.Copy(io.Discard, c)
-		return 0
+		return answer(c)
 	case "adopt":
 		// name is an inherited handle's value: adopt it and answer one
 		// message.
@@ -69,21 +54,29 @@ func runChild(role string) int {
 			fmt.Fprintln(os.Stderr, "child NewConn:", err)
 			return 2
 		}
-		defer c.Close()
-		buf := make([]byte, 256)
-		n, err := c.Read(buf)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child read:", err)
-			return 3
-		}
-		if _, err := fmt.Fprintf(c, "%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid()); err != nil {
-			fmt.Fprintln(os.Stderr, "child write:", err)
-			return 4
-		}
-		return 0
+		return answer(c)
 	}
 	fmt.Fprintln(os.Stderr, "unknown child role", role)
 	return 1
+}
+
+// answer reads one message, answers it in upper case with the child's PID,
+// then waits for the parent to close, so that the reply is read before the
+// pipe breaks. It returns the child's exit code.
+func answer(c *Conn) int {
+	defer c.Close()
+	buf := make([]byte, 256)
+	n, err := c.Read(buf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child read:", err)
+		return 3
+	}
+	if _, err := fmt.Fprintf(c, "%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid()); err != nil {
+		fmt.Fprintln(os.Stderr, "child write:", err)
+		return 4
+	}
+	io.Copy(io.Discard, c)
+	return 0
 }
 
 var pipeSeq atomic.Int64

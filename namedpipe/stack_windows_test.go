@@ -36,16 +36,16 @@ func grow(depth int) byte {
 var parkedFrames = []string{"iocp.(*Op).await("}
 
 // whileParked runs op on a goroutine with a grown stack and, once op's
-// operation is parked, collects garbage (which moves that stack) and calls
-// then, which must complete the operation. It returns op's error.
-func whileParked(t *testing.T, op func() error, then func()) {
+// operation is parked in call, collects garbage (which moves that stack) and
+// calls then, which must complete the operation. It returns op's error.
+func whileParked(t *testing.T, call string, op func() error, then func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		grow(256)
 		done <- op()
 	}()
-	waitStacks(t, 1, parkedFrames...)
+	waitStacks(t, 1, call, parkedFrames...)
 	runtime.GC()
 	runtime.GC()
 	then()
@@ -64,7 +64,7 @@ func TestStackBufferRead(t *testing.T) {
 			for i := range want {
 				want[i] = stackPattern(i)
 			}
-			whileParked(t, func() error {
+			whileParked(t, "namedpipe.(*Conn).Read(", func() error {
 				var buf [64]byte // on this goroutine's stack
 				n, err := client.Read(buf[:])
 				if err != nil {
@@ -87,7 +87,7 @@ func TestStackBufferRead(t *testing.T) {
 func TestStackBufferReadMessage(t *testing.T) {
 	server, client := pair(t, &ListenConfig{MessageMode: true})
 	want := bytes.Repeat([]byte("stack"), 2000) // longer than ReadMessage's first buffer
-	whileParked(t, func() error {
+	whileParked(t, "namedpipe.(*Conn).ReadMessage(", func() error {
 		got, err := client.ReadMessage()
 		if err != nil {
 			return err
@@ -119,7 +119,7 @@ func TestStackBufferWrite(t *testing.T) {
 		_, err := client.Write(buf[:])
 		done <- err
 	}()
-	waitStacks(t, 1, parked...)
+	waitStacks(t, 1, "namedpipe.(*Conn).Write(", parked...)
 	runtime.GC()
 	runtime.GC()
 	got := make([]byte, size)
@@ -142,7 +142,7 @@ func TestStackBufferTransact(t *testing.T) {
 	server, client := pair(t, &ListenConfig{MessageMode: true})
 	reply := []byte("the reply")
 	got := make(chan []byte, 1)
-	whileParked(t, func() error {
+	whileParked(t, "namedpipe.(*Conn).Transact(", func() error {
 		var req [64]byte // on this goroutine's stack
 		for i := range req {
 			req[i] = stackPattern(i)

@@ -67,7 +67,7 @@ func TestPendingReadsAddNoThreads(t *testing.T) {
 	}
 	// Parked on the completion port, which is where a read ends up once it
 	// outlasts the wait on its own thread.
-	waitStacks(t, n, "iocp.(*Op).await(")
+	waitStacks(t, n, "namedpipe.(*Conn).Read(", "iocp.(*Op).await(")
 	during := threadCount(t)
 	for i, s := range servers {
 		if _, err := s.Write([]byte{byte(i)}); err != nil {
@@ -110,23 +110,33 @@ func TestShortDeadlines(t *testing.T) {
 	}
 }
 
-// waitStacks waits until n goroutines' stacks contain one of frames, and
-// returns all goroutines' stacks.
-func waitStacks(t *testing.T, n int, frames ...string) string {
+// waitStacks waits until n goroutines are in the function call (a frame
+// such as "namedpipe.(*Conn).Read(") and, deeper, in one of frames, and
+// returns all goroutines' stacks. Naming the call keeps other parked
+// operations, such as a listener's listens, from counting.
+func waitStacks(t *testing.T, n int, call string, frames ...string) string {
 	t.Helper()
 	buf := make([]byte, 4<<20)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		k := runtime.Stack(buf, true)
 		found := 0
-		for _, f := range frames {
-			found += strings.Count(string(buf[:k]), f)
+		for _, g := range strings.Split(string(buf[:k]), "\n\n") {
+			if !strings.Contains(g, call) {
+				continue
+			}
+			for _, f := range frames {
+				if strings.Contains(g, f) {
+					found++
+					break
+				}
+			}
 		}
 		if found >= n {
 			return string(buf[:k])
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d goroutines in %v:\n%s", n, frames, buf[:k])
+			t.Fatalf("fewer than %d goroutines in %s then %v:\n%s", n, call, frames, buf[:k])
 		}
 		runtime.Gosched()
 	}
@@ -150,7 +160,7 @@ func TestStuckWritesAddNoThreads(t *testing.T) {
 	}
 	// Parked: in a thread-pool wait, or on the completion port if the
 	// write found no fast-path slot free.
-	stacks := waitStacks(t, n, "iocp.waitPool(", "iocp.(*Op).await(")
+	stacks := waitStacks(t, n, "namedpipe.(*Conn).Write(", "iocp.waitPool(", "iocp.(*Op).await(")
 	if !strings.Contains(stacks, "iocp.waitPool(") {
 		t.Errorf("no write went from its own thread to a thread-pool wait:\n%s", stacks)
 	}
