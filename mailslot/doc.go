@@ -2,9 +2,11 @@
 // unreliable-by-design mail drops that any process on the machine (or, for
 // small messages, the domain) can write to and one server reads.
 //
-// A Slot is the server, created with NtCreateMailslotFile for asynchronous
-// reads: a pending ReadMessage waits on Go's runtime poller, not on a blocked
-// OS thread, and obeys SetReadDeadline and Close. A Writer sends messages.
+// A Slot is the server, created with NtCreateMailslotFile for overlapped
+// reads, which go through conduit's I/O completion port (internal/iocp): a
+// pending Read or ReadMessage waits on the port, not on a blocked OS thread,
+// its buffer stays pinned until the kernel is done with it, and it obeys
+// SetReadDeadline and Close. A Writer sends messages.
 //
 //	s, err := mailslot.Create("events") // \\.\mailslot\events
 //	...
@@ -18,12 +20,20 @@
 // most 424 bytes, sent as datagrams). Create takes local names only.
 //
 // By default a slot may be written by the current user and LocalSystem only,
-// any message size is accepted and reads wait forever.
+// any message size is accepted and reads wait forever. A read ends at the
+// first of: a message, the slot's own read timeout (Config.ReadTimeout,
+// SetReadTimeout; whole milliseconds, kept by the kernel) and the read
+// deadline (SetReadDeadline).
 //
 // Errors are *os.PathError: errors.Is with fs.ErrExist for a name already
-// created, fs.ErrNotExist for Open of a missing one, os.ErrDeadlineExceeded,
-// ErrTimeout for the slot's own read timeout, io.ErrShortBuffer for a Read
-// buffer shorter than the next message, os.ErrClosed after Close.
+// created, fs.ErrNotExist for Open of a missing one, os.ErrDeadlineExceeded
+// for the read deadline and the slot's read timeout alike, ErrTimeout for
+// the slot's read timeout alone, io.ErrShortBuffer for a Read buffer shorter
+// than the next message, os.ErrClosed after Close.
+//
+// Under Wine, whose mailslot handles are always synchronous, a read waits in
+// the kernel in slices of at most 50 ms instead, so Close and a new deadline
+// reach a waiting read within 50 ms there.
 //
 // The package builds on Windows only.
 package mailslot

@@ -1,6 +1,7 @@
 package mailslot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,33 +13,51 @@ import (
 	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/quirks"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
 
-// MaxNameLength is the longest mailslot path accepted, in UTF-16 code units,
-// counting the \\host\mailslot\ prefix (MAX_PATH).
+// MaxNameLength is the longest mailslot path that Create and Open accept, in
+// UTF-16 code units, counting the \\host\mailslot\ prefix: MAX_PATH, the
+// limit of CreateMailslot and CreateFile.
 const MaxNameLength = 260
 
-// BroadcastLimit is the largest message that can be sent to a \\*\mailslot\
-// name: domain broadcasts travel as datagrams (the mailslot documentation's
-// limit).
+// BroadcastLimit is the largest message, in bytes, that Write sends to a
+// \\*\mailslot\ name: domain broadcasts travel as datagrams, and the
+// mailslot documentation limits them to 424 bytes. Messages to local and
+// \\host\ names are not limited by it.
 const BroadcastLimit = 424
 
-// NoWait, as a read timeout, makes a read that finds no message return
-// ErrTimeout at once.
+// NoWait, as a read timeout (Config.ReadTimeout, SetReadTimeout), makes a
+// read that finds no message queued fail with ErrTimeout at once: a timeout
+// of 0 in NtCreateMailslotFile and SetMailslotInfo.
 const NoWait time.Duration = -1
 
 var (
 	// ErrTimeout is wrapped by the error of a read that the slot's own read
-	// timeout (Config.ReadTimeout, SetReadTimeout) ended.
-	ErrTimeout = errors.New("mailslot read timed out")
-	// ErrInvalidConfig is wrapped by Create's error for a bad Config.
+	// timeout (Config.ReadTimeout, SetReadTimeout; STATUS_IO_TIMEOUT,
+	// ERROR_SEM_TIMEOUT) ended. errors.Is(err, ErrTimeout) tells it from a
+	// read deadline; like a deadline, it also matches os.ErrDeadlineExceeded
+	// and has a Timeout method that reports true, so code that handles
+	// timeouts in general (os.IsTimeout) handles it too.
+	ErrTimeout error = timeoutError{}
+	// ErrInvalidConfig is wrapped by Create's error for a Config that cannot
+	// be used: a negative MaxMessageSize or SDDL that does not parse.
 	ErrInvalidConfig = errors.New("invalid mailslot configuration")
-	// ErrMessageTooLarge is wrapped by Write's error for a message larger
-	// than a broadcast can carry.
+	// ErrMessageTooLarge is wrapped by Write's error for a message longer
+	// than BroadcastLimit to a \\*\mailslot\ name.
 	ErrMessageTooLarge = errors.New("message too large")
 )
+
+// timeoutError is ErrTimeout.
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "mailslot read timed out" }
+func (timeoutError) Timeout() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded || target == windows.ERROR_SEM_TIMEOUT
+}
 
 // shortBuffer is the error of a Read whose buffer is shorter than the next
 // message; the message stays queued. It matches io.ErrShortBuffer and
@@ -52,67 +71,84 @@ func (shortBuffer) Is(target error) bool {
 	return target == io.ErrShortBuffer || target == windows.ERROR_INSUFFICIENT_BUFFER
 }
 
-// Config configures a slot. The zero value is the default.
+// Config configures a slot: each field is a parameter of
+// NtCreateMailslotFile, which CreateMailslot calls. The zero value is the
+// default: any message size, reads that wait forever, and writers limited to
+// the current user and LocalSystem.
 type Config struct {
 	// MaxMessageSize is the largest message writers may send, in bytes; a
-	// larger one fails the writer's Write. 0 means any size.
-	// NtCreateMailslotFile's MaximumMessageSize.
+	// larger one fails the writer's Write and is not queued.
+	// NtCreateMailslotFile's MaximumMessageSize (CreateMailslot's
+	// nMaxMessageSize). Default 0: any size.
+	//
+	// Security: every writer that SecurityDescriptor admits can queue
+	// messages of this size, and ReadMessage allocates a buffer as large as
+	// the message it reads; a limit bounds what one write can cost the
+	// reader.
 	MaxMessageSize int
 
 	// ReadTimeout is how long a read waits for a message before it fails
-	// with ErrTimeout. 0 means forever, NoWait (or any negative value) not
-	// at all. It is the slot's own timeout (NtCreateMailslotFile's
-	// ReadTimeout, SetMailslotInfo), independent of SetReadDeadline: a
-	// read ends at whichever comes first.
+	// with ErrTimeout: NtCreateMailslotFile's ReadTimeout (CreateMailslot's
+	// lReadTimeout), changed later by SetReadTimeout (SetMailslotInfo).
+	// Default 0: forever. NoWait, or any negative value, does not wait at
+	// all. The kernel counts it in whole milliseconds, as CreateMailslot
+	// and SetMailslotInfo take it, so a positive timeout is rounded up to
+	// the next millisecond: even 1 ns waits 1 ms, and never forever. It is
+	// independent of SetReadDeadline: a read ends at whichever comes first.
+	// It has no security consequence.
 	ReadTimeout time.Duration
 
 	// SecurityDescriptor, in SDDL, says who may open the slot to write to
-	// it. The default grants access to the current user and LocalSystem
-	// only; "D:(A;;GA;;;WD)" admits everyone, as CreateMailslot with no
+	// it: NtCreateMailslotFile's security descriptor (CreateMailslot's
+	// lpSecurityAttributes). Default: owned by the current user, with a
+	// protected DACL that grants access to that user and LocalSystem only.
+	//
+	// Security: a message carries no sender's identity, so whoever the
+	// descriptor admits can write anything the reader will take as
+	// genuine. "D:(A;;GA;;;WD)" admits everyone, as CreateMailslot with no
 	// security attributes effectively does for local writers.
 	SecurityDescriptor string
 }
 
-// Info describes a slot's queue (GetMailslotInfo).
+// Info describes a slot's queue, as GetMailslotInfo
+// (NtQueryInformationFile, FileMailslotQueryInformation) reports it.
 type Info struct {
 	NextSize       int           // size of the next message, -1 if none is queued
 	Messages       int           // number of messages queued
-	MaxMessageSize int           // 0 for any size
-	ReadTimeout    time.Duration // as configured: 0 forever, negative no wait
+	MaxMessageSize int           // Config.MaxMessageSize: 0 for any size
+	ReadTimeout    time.Duration // as configured: 0 forever, NoWait none
 }
 
 // Slot is a mailslot server: it reads the messages writers send. Its methods
 // may be called from several goroutines; each message goes to one reader.
+//
+// On Windows its handle is overlapped and read through the completion port
+// (internal/iocp): a waiting read blocks no OS thread and obeys
+// SetReadDeadline and Close.
 type Slot struct {
 	path string
 
-	// Windows gives an overlapped handle, read through the runtime poller.
-	f *os.File
-	// Wine makes every mailslot handle synchronous whatever the create
-	// options; then reads run in Blocking and deadlines are enforced with
-	// the slot's own timeout.
-	sf *iocp.File
+	// f holds the handle and is the one to Close. It is on the completion
+	// port, unless the handle is synchronous (only Wine makes it so).
+	f *iocp.File
+	// sync reads a synchronous handle; nil for an overlapped one.
+	sync *quirks.SyncMailslot
 
-	rmu sync.Mutex // serialises synchronous reads, which share the kernel timeout
-
-	mu        sync.Mutex
-	timeout   time.Duration // configured read timeout
-	deadline  time.Time     // synchronous mode's read deadline
-	reading   bool          // a synchronous read is under way
-	kernelMS  uint32        // timeout now set on a synchronous handle
-	kernelSet bool
+	mu      sync.Mutex
+	timeout time.Duration // the read timeout, as Info reports it
 }
 
-// Create creates a mailslot with the zero Config.
+// Create creates the mailslot name with the zero Config.
 func Create(name string) (*Slot, error) {
 	var c Config
 	return c.Create(name)
 }
 
-// Create creates the mailslot. The name is a short name or a local
-// \\.\mailslot\ path. If a mailslot of that name exists, in this process or
-// any other, Create fails with an error for which errors.Is(err, fs.ErrExist)
-// holds.
+// Create creates the mailslot name: a short name ("x" means
+// \\.\mailslot\x) or a local \\.\mailslot\ path. If a mailslot of that name
+// exists, in this process or any other, Create fails with an error for which
+// errors.Is(err, fs.ErrExist) holds. The name is gone when the slot is
+// closed.
 func (c *Config) Create(name string) (*Slot, error) {
 	n, err := ipcname.ParseLocal(name, "mailslot", MaxNameLength)
 	if err != nil {
@@ -140,15 +176,7 @@ func (c *Config) Create(name string) (*Slot, error) {
 	// STATUS_OBJECT_PATH_NOT_FOUND).
 	oa := windows.OBJECT_ATTRIBUTES{ObjectName: ntPath, Attributes: windows.OBJ_CASE_INSENSITIVE, SecurityDescriptor: sd}
 	oa.Length = uint32(unsafe.Sizeof(oa))
-	// ReadTimeout in 100 ns units, negative for relative; -1 (all bits
-	// set) is forever, as CreateMailslot passes it.
-	timeout := int64(-1)
-	switch {
-	case c.ReadTimeout < 0:
-		timeout = 0
-	case c.ReadTimeout > 0:
-		timeout = -max(int64(c.ReadTimeout/100), 1)
-	}
+	timeout := createTimeout(c.ReadTimeout)
 	var h windows.Handle
 	var iosb windows.IO_STATUS_BLOCK
 	// CreateOptions 0: no FILE_SYNCHRONOUS_IO_*, so reads are overlapped.
@@ -167,11 +195,45 @@ func (c *Config) Create(name string) (*Slot, error) {
 		return fail(os.NewSyscallError("NtQueryInformationFile", err))
 	}
 	if isSync {
-		s.sf = iocp.Synchronous(h)
-	} else {
-		s.f = os.NewFile(uintptr(h), n.Path)
+		// Wine makes every mailslot handle synchronous: see the quirk.
+		s.f = iocp.Synchronous(h)
+		s.sync = quirks.NewSyncMailslot(s.f)
+		return s, nil
+	}
+	// NoFastRead: a mailslot read carries the slot's read timeout, which
+	// the fast path's cancel-and-reissue would start again.
+	s.f, err = iocp.NewFile(h, iocp.Options{NoFastRead: true})
+	if err != nil {
+		windows.CloseHandle(h)
+		return fail(err)
 	}
 	return s, nil
+}
+
+// createTimeout is NtCreateMailslotFile's ReadTimeout for a Config's: in
+// 100 ns units, negative for relative, and -1 (all bits set) for forever,
+// as CreateMailslot passes it (ms * -10000). It is in whole milliseconds,
+// as CreateMailslot's are, rounded up as SetMailslotInfo's are (timeoutMS):
+// a timeout shorter than 100 ns is 1 ms, not -1, which would mean forever.
+func createTimeout(d time.Duration) int64 {
+	ms := timeoutMS(d)
+	if ms == nt.MAILSLOT_WAIT_FOREVER {
+		return -1
+	}
+	return int64(ms) * -10000
+}
+
+// timeoutMS converts a read timeout to SetMailslotInfo's milliseconds,
+// rounding up so that a read never ends before its time.
+func timeoutMS(d time.Duration) uint32 {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return nt.MAILSLOT_WAIT_FOREVER
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return uint32(min(ms, nt.MAILSLOT_WAIT_FOREVER-1))
 }
 
 // Name returns the slot's \\.\mailslot\ path.
@@ -195,57 +257,61 @@ func (s *Slot) pathError(op string, err error) error {
 // reads as 0, nil. If b is shorter than the message, Read fails with an error
 // matching io.ErrShortBuffer and the message stays queued, as Windows does:
 // Info tells the size to read it with, and ReadMessage does that itself.
+// b is the kernel's until the read completes; Read does not return before.
+//
+// A message says nothing of who sent it: see Config.SecurityDescriptor.
 func (s *Slot) Read(b []byte) (int, error) {
 	n, err := s.read(b)
 	return n, s.pathError("read", err)
 }
 
 // ReadMessage waits for the next message and returns it whole, whatever its
-// size.
+// size; a zero-length message is an empty, non-nil slice.
 func (s *Slot) ReadMessage() ([]byte, error) {
-	// An overlapped handle (Windows) refuses a short buffer and keeps the
-	// message, so the first read goes straight into a 64 KiB buffer, enough
-	// for most messages, and only a longer one costs a GetMailslotInfo. A
-	// synchronous one (Wine) truncates silently, so there the size is asked
-	// first.
-	ask := s.sf != nil
-	for {
-		size := readMessageBuffer
-		if ask {
-			info, err := s.info()
-			if err != nil {
-				return nil, s.pathError("read", err)
-			}
-			if info.NextSize >= 0 {
-				// At least 1 byte: Wine 8 answers a 0-byte read of a
-				// zero-length message without taking it off the queue.
-				size = max(info.NextSize, 1)
-			}
-		}
-		if size != readMessageBuffer {
-			buf := make([]byte, size)
-			n, err := s.read(buf)
-			if errors.Is(err, io.ErrShortBuffer) {
-				continue // a longer message came first
-			}
-			if err != nil {
-				return nil, s.pathError("read", err)
-			}
-			return buf[:n:n], nil
-		}
+	if s.sync != nil {
 		pb := bufPool.Get().(*[]byte)
-		n, err := s.read(*pb)
-		msg := append([]byte{}, (*pb)[:n]...)
-		bufPool.Put(pb)
-		if errors.Is(err, io.ErrShortBuffer) {
-			ask = true // a longer message: read it at its size
-			continue
+		defer bufPool.Put(pb)
+		msg, err := s.sync.ReadMessage(*pb, s.readTimeout())
+		return msg, s.pathError("read", readError(err))
+	}
+	// An overlapped read refuses a buffer shorter than the message and
+	// keeps the message queued, so the first read goes straight into a
+	// 64 KiB buffer, enough for most messages, and only a longer one costs
+	// a GetMailslotInfo for its size.
+	size := 0
+	for {
+		msg, err := s.readMessage(size)
+		if !errors.Is(err, io.ErrShortBuffer) {
+			return msg, s.pathError("read", err)
 		}
+		info, err := s.info()
 		if err != nil {
 			return nil, s.pathError("read", err)
 		}
-		return msg, nil
+		// -1 if another reader took it meanwhile: wait again.
+		size = info.NextSize
 	}
+}
+
+// readMessage reads the next message into a buffer of size bytes, or into
+// a pooled one when size is no larger than that, and returns the message in
+// a slice of its own.
+func (s *Slot) readMessage(size int) ([]byte, error) {
+	if size > readMessageBuffer {
+		buf := make([]byte, size)
+		n, err := s.read(buf)
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n:n], nil
+	}
+	pb := bufPool.Get().(*[]byte)
+	defer bufPool.Put(pb)
+	n, err := s.read(*pb)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, (*pb)[:n]...), nil
 }
 
 // readMessageBuffer is the buffer ReadMessage reads into when it does not
@@ -255,25 +321,28 @@ const readMessageBuffer = 64 << 10
 var bufPool = sync.Pool{New: func() any { b := make([]byte, readMessageBuffer); return &b }}
 
 func (s *Slot) read(b []byte) (int, error) {
-	if s.f != nil {
-		n, err := s.f.Read(b)
-		if err == io.EOF {
-			// os.File reads a zero-byte result as io.EOF; a mailslot has no
-			// end, so it was a zero-length message.
-			return 0, nil
-		}
-		return n, readError(err)
+	var n int
+	var err error
+	if s.sync != nil {
+		n, err = s.sync.Read(b, s.readTimeout())
+	} else {
+		// The read's own timeout is the slot's, in the kernel; the
+		// deadline and Close cancel it.
+		n, err = s.f.Read(context.Background(), b)
 	}
-	return s.readSync(b)
+	return n, readError(err)
 }
 
+func (s *Slot) readTimeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
+}
+
+// readError gives a read's Windows errors their package meanings.
 func readError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
 	switch err {
-	case windows.ERROR_INSUFFICIENT_BUFFER:
+	case windows.ERROR_INSUFFICIENT_BUFFER: // STATUS_BUFFER_TOO_SMALL
 		return shortBuffer{}
 	case windows.ERROR_SEM_TIMEOUT: // STATUS_IO_TIMEOUT
 		return ErrTimeout
@@ -281,140 +350,41 @@ func readError(err error) error {
 	return err
 }
 
-// syncSlice is the longest a read on a synchronous handle waits in the
-// kernel at a time. Nothing can interrupt such a read under Wine
-// (CancelSynchronousIo does not reach a mailslot read there, measured), so a
-// waiting read comes back this often to see a new deadline, timeout or Close.
-const syncSlice = 50 * time.Millisecond
-
-// readSync reads from a synchronous handle (Wine). It waits in slices of at
-// most syncSlice, each bounded by the kernel's read timeout, until a message
-// comes, the slot's own timeout or the deadline passes, or Close.
-func (s *Slot) readSync(b []byte) (int, error) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	s.mu.Lock()
-	s.reading = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.reading = false
-		s.mu.Unlock()
-	}()
-	start := time.Now()
-	for {
-		s.mu.Lock()
-		dl, timeout := s.deadline, s.timeout
-		s.mu.Unlock()
-		now := time.Now()
-		if !dl.IsZero() && !now.Before(dl) {
-			return 0, os.ErrDeadlineExceeded
-		}
-		if timeout > 0 && !now.Before(start.Add(timeout)) {
-			return 0, ErrTimeout
-		}
-		wait := syncSlice
-		switch {
-		case timeout < 0:
-			wait = NoWait
-		case timeout > 0:
-			wait = min(wait, start.Add(timeout).Sub(now))
-		}
-		if !dl.IsZero() && wait >= 0 {
-			wait = min(wait, dl.Sub(now))
-		}
-		if err := s.setKernelTimeout(wait); err != nil {
-			return 0, err
-		}
-		// A plain call, not iocp's Blocking: nothing could interrupt it
-		// anyway, and the slice bounds how long Close waits for it.
-		if err := s.sf.Acquire(); err != nil {
-			return 0, err
-		}
-		var n uint32
-		err := windows.ReadFile(s.sf.Handle(), b, &n, nil)
-		s.sf.Release()
-		switch {
-		case err == windows.ERROR_SEM_TIMEOUT && timeout < 0:
-			return 0, ErrTimeout
-		case err == windows.ERROR_SEM_TIMEOUT, err == windows.ERROR_OPERATION_ABORTED:
-			// A slice ended (or the rounding to milliseconds ended it a
-			// little early): look at the deadline and timeout again.
-			continue
-		case err == windows.ERROR_BROKEN_PIPE:
-			// Wine 8 fails the read of a zero-length message with
-			// ERROR_BROKEN_PIPE, having taken it off the queue (measured);
-			// Windows never returns it for a mailslot.
-			return 0, nil
-		}
-		return int(n), readError(err)
-	}
-}
-
-// setKernelTimeout sets a synchronous handle's read timeout when it differs
-// from the one set.
-func (s *Slot) setKernelTimeout(d time.Duration) error {
-	ms := timeoutMS(d)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kernelSet && s.kernelMS == ms {
-		return nil
-	}
-	if err := s.sf.Acquire(); err != nil {
-		return err
-	}
-	defer s.sf.Release()
-	if err := nt.SetMailslotInfo(s.sf.Handle(), ms); err != nil {
-		return os.NewSyscallError("SetMailslotInfo", err)
-	}
-	s.kernelMS, s.kernelSet = ms, true
-	return nil
-}
-
-// timeoutMS converts a read timeout to SetMailslotInfo's milliseconds,
-// rounding up so that a read never ends before its time.
-func timeoutMS(d time.Duration) uint32 {
-	switch {
-	case d < 0:
-		return 0
-	case d == 0:
-		return nt.MAILSLOT_WAIT_FOREVER
-	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	return uint32(min(ms, nt.MAILSLOT_WAIT_FOREVER-1))
-}
-
 // SetReadDeadline sets the deadline for pending and future reads; past it
 // they fail with an error wrapping os.ErrDeadlineExceeded and the slot stays
-// usable. The zero time means none. (Under Wine, whose mailslot handles are
-// synchronous, a pending read sees a new deadline within 50 ms.)
+// usable. The zero time means none. It fails with os.ErrClosed after Close.
+// (Under Wine, whose mailslot handles are synchronous, a pending read sees a
+// new deadline within 50 ms.)
 func (s *Slot) SetReadDeadline(t time.Time) error {
-	if s.f != nil {
-		return s.pathError("setdeadline", s.f.SetReadDeadline(t))
-	}
-	if s.sf.Closed() {
+	if s.f.Closed() {
 		return s.pathError("setdeadline", os.ErrClosed)
 	}
-	s.mu.Lock()
-	s.deadline = t
-	s.mu.Unlock()
+	if s.sync != nil {
+		s.sync.SetReadDeadline(t)
+	} else {
+		s.f.SetReadDeadline(t)
+	}
 	return nil
 }
 
-// SetReadTimeout sets the slot's own read timeout for later reads (0
-// forever, negative not at all), as SetMailslotInfo does.
+// SetReadTimeout sets the slot's own read timeout for later reads, as
+// SetMailslotInfo does (NtSetInformationFile,
+// FileMailslotSetInformation): 0 forever, NoWait (or any negative value) not
+// at all, and a positive timeout rounded up to whole milliseconds, as for
+// Config.ReadTimeout.
 func (s *Slot) SetReadTimeout(d time.Duration) error {
 	if d < 0 {
 		d = NoWait
 	}
-	if s.f != nil {
+	if s.sync == nil {
 		err := s.control(func(h windows.Handle) error {
 			return os.NewSyscallError("SetMailslotInfo", nt.SetMailslotInfo(h, timeoutMS(d)))
 		})
 		if err != nil {
 			return s.pathError("settimeout", err)
 		}
-	} else if s.sf.Closed() {
+	} else if s.f.Closed() {
+		// The synchronous reads set the kernel's timeout themselves.
 		return s.pathError("settimeout", os.ErrClosed)
 	}
 	s.mu.Lock()
@@ -425,22 +395,11 @@ func (s *Slot) SetReadTimeout(d time.Duration) error {
 
 // control runs fn with the handle, kept open meanwhile.
 func (s *Slot) control(fn func(h windows.Handle) error) error {
-	if s.f != nil {
-		rc, err := s.f.SyscallConn()
-		if err != nil {
-			return err
-		}
-		var ferr error
-		if err := rc.Control(func(fd uintptr) { ferr = fn(windows.Handle(fd)) }); err != nil {
-			return err
-		}
-		return ferr
-	}
-	if err := s.sf.Acquire(); err != nil {
+	if err := s.f.Acquire(); err != nil {
 		return err
 	}
-	defer s.sf.Release()
-	return fn(s.sf.Handle())
+	defer s.f.Release()
+	return fn(s.f.Handle())
 }
 
 // info reads GetMailslotInfo; Info is what it means to callers.
@@ -452,9 +411,7 @@ func (s *Slot) info() (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	s.mu.Lock()
-	info := Info{NextSize: int(next), Messages: int(count), MaxMessageSize: int(max), ReadTimeout: s.timeout}
-	s.mu.Unlock()
+	info := Info{NextSize: int(next), Messages: int(count), MaxMessageSize: int(max), ReadTimeout: s.readTimeout()}
 	if next == nt.MAILSLOT_NO_MESSAGE {
 		info.NextSize = -1
 	}
@@ -467,28 +424,32 @@ func (s *Slot) Info() (Info, error) {
 	return info, s.pathError("info", err)
 }
 
-// Close closes the slot; pending reads fail with an error wrapping
+// Close closes the slot; pending reads fail promptly with an error wrapping
 // os.ErrClosed, and writers can no longer open its name. Messages still
-// queued are lost.
+// queued are lost. A second Close fails with os.ErrClosed.
 func (s *Slot) Close() error {
-	if s.f != nil {
-		return s.pathError("close", s.f.Close())
-	}
-	return s.pathError("close", s.sf.Close())
+	return s.pathError("close", s.f.Close())
 }
 
-// Writer sends messages to a mailslot.
+// Writer sends messages to a mailslot. Its methods may be called from
+// several goroutines; each Write is one message.
 type Writer struct {
 	path      string
 	broadcast bool
 	f         *iocp.File // synchronous; Close waits for a write in progress
 }
 
-// Open opens the mailslot name for writing: a short name, \\.\mailslot\x,
-// \\host\mailslot\x or \\*\mailslot\x (every machine of the primary domain).
-// A missing local name fails with an error for which
-// errors.Is(err, fs.ErrNotExist) holds; remote and broadcast names open
-// whether or not anyone reads them.
+// Open opens the mailslot name for writing (CreateFile with GENERIC_WRITE,
+// OPEN_EXISTING): a short name, \\.\mailslot\x, \\host\mailslot\x or
+// \\*\mailslot\x (every machine of the primary domain). A missing local name
+// fails with an error for which errors.Is(err, fs.ErrNotExist) holds, and
+// one whose security descriptor does not admit the caller with
+// fs.ErrPermission; remote and broadcast names open whether or not anyone
+// reads them.
+//
+// Security: a message to another machine travels as a datagram, neither
+// authenticated nor encrypted, and whoever serves that name there reads it:
+// send nothing secret that way.
 func Open(name string) (*Writer, error) {
 	n, err := ipcname.Parse(name, "mailslot", MaxNameLength)
 	if err != nil {
@@ -510,14 +471,14 @@ func Open(name string) (*Writer, error) {
 
 // Write sends msg as one message, which may be empty, and returns len(msg).
 // A message larger than the slot's MaxMessageSize fails, as does one of more
-// than BroadcastLimit bytes to a \\*\ name; nothing is sent then.
+// than BroadcastLimit bytes to a \\*\ name (with ErrMessageTooLarge);
+// nothing is sent then. Write never waits for the reader: the message is
+// queued or refused at once.
 func (w *Writer) Write(msg []byte) (int, error) {
 	if w.broadcast && len(msg) > BroadcastLimit {
 		return 0, &os.PathError{Op: "write", Path: w.path,
 			Err: fmt.Errorf("%w: %d bytes, a broadcast carries at most %d", ErrMessageTooLarge, len(msg), BroadcastLimit)}
 	}
-	// A mailslot write never waits for the reader: the message is queued or
-	// refused at once.
 	if err := w.f.Acquire(); err != nil {
 		return 0, &os.PathError{Op: "write", Path: w.path, Err: os.ErrClosed}
 	}
@@ -525,15 +486,12 @@ func (w *Writer) Write(msg []byte) (int, error) {
 	err := windows.WriteFile(w.f.Handle(), msg, &n, nil)
 	w.f.Release()
 	if err != nil {
-		if err == iocp.ErrClosed {
-			err = os.ErrClosed
-		}
 		return int(n), &os.PathError{Op: "write", Path: w.path, Err: err}
 	}
 	return int(n), nil
 }
 
-// Close closes the writer.
+// Close closes the writer. A second Close fails with os.ErrClosed.
 func (w *Writer) Close() error {
 	if err := w.f.Close(); err != nil {
 		if err == iocp.ErrClosed {

@@ -82,25 +82,33 @@ func skipOnWine(t testing.TB, gap string) {
 	}
 }
 
-// waitReadPending waits until a read is waiting for a message: in the
-// kernel on a synchronous handle (Wine), or parked on the runtime poller.
+// waitReadPending waits until a read of s is under way: parked on the
+// completion port, or in the synchronous slices that read a synchronous
+// handle (Wine).
 func waitReadPending(t testing.TB, s *Slot) {
+	t.Helper()
+	if s.sync != nil {
+		waitStack(t, "quirks.(*SyncMailslot).read(")
+	} else {
+		waitStack(t, parkedFrame)
+	}
+}
+
+// parkedFrame is the frame of a read parked on the completion port, waiting
+// for its packet.
+const parkedFrame = "iocp.(*Op).await("
+
+// waitStack waits until some goroutine's stack holds frame.
+func waitStack(t testing.TB, frame string) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if s.sf != nil {
-			s.mu.Lock()
-			pending := s.reading
-			s.mu.Unlock()
-			if pending {
-				return
-			}
-		} else if k := runtime.Stack(buf, true); strings.Contains(string(buf[:k]), "[IO wait") {
+		if k := runtime.Stack(buf, true); strings.Contains(string(buf[:k]), frame) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no read became pending")
+			t.Fatalf("no goroutine reached %s", frame)
 		}
 		runtime.Gosched()
 	}

@@ -6,6 +6,11 @@
 package quirks
 
 import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
@@ -24,4 +29,177 @@ func RejectRemoteClients() uint32 {
 		return 0
 	}
 	return windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
+}
+
+// SyncMailslot reads a mailslot server handle that is synchronous, which
+// only Wine gives: the mailslot package chooses it by the handle's mode
+// (nt.Synchronous), not by asking whether Wine runs, and reads every
+// overlapped handle through the completion port (internal/iocp).
+//
+// Quirk: Wine 8 makes every mailslot handle synchronous, whatever the create
+// options (Windows makes it overlapped when no FILE_SYNCHRONOUS_IO_* option
+// is given), and associating it with a completion port fails with
+// ERROR_INVALID_PARAMETER (87). A read on it blocks its thread in the
+// kernel, and nothing interrupts it there: CancelSynchronousIo does not
+// reach a mailslot read under Wine (measured). So that Close, a new deadline
+// and the slot's own timeout still end a waiting read, SyncMailslot waits in
+// slices of at most syncSlice, each bounded by the handle's kernel read
+// timeout (SetMailslotInfo), and between slices looks at the deadline, the
+// timeout and Close; Close itself is iocp's (f.Close waits for the slice in
+// progress, which Acquire announced). Wine differs in three more ways that
+// are handled here:
+//   - A zero-length message reads as ERROR_BROKEN_PIPE, having been taken off
+//     the queue; Windows reads it as 0 bytes and success.
+//   - A buffer shorter than the next message truncates it silently; Windows
+//     fails the read with ERROR_INSUFFICIENT_BUFFER and keeps the message.
+//     ReadMessage therefore asks the size of a queued message first.
+//   - NtCreateMailslotFile reads its timeout in its own way (-1, Windows'
+//     "forever", is no wait at all), so the slices set the kernel timeout
+//     themselves before their first read.
+//
+// Reads are serialised: they share the handle's kernel timeout.
+type SyncMailslot struct {
+	f *iocp.File
+
+	rmu       sync.Mutex // held by a read from start to end
+	kernelMS  uint32     // the handle's kernel read timeout, under rmu
+	kernelSet bool       // kernelMS has been set
+
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+// syncSlice is the longest a read on a synchronous mailslot handle waits in
+// the kernel at a time, and so how long Close, a new deadline or the end of
+// the slot's timeout may take to reach a waiting read.
+const syncSlice = 50 * time.Millisecond
+
+// NewSyncMailslot reads the mailslot handle that f holds, which
+// iocp.Synchronous made of a synchronous mailslot server handle. The caller
+// keeps f and closes it; reads end with iocp.ErrClosed then.
+func NewSyncMailslot(f *iocp.File) *SyncMailslot { return &SyncMailslot{f: f} }
+
+// SetReadDeadline sets the deadline of pending and future reads: past it
+// they fail with os.ErrDeadlineExceeded. The zero time means none. A
+// pending read sees it within syncSlice.
+func (m *SyncMailslot) SetReadDeadline(t time.Time) {
+	m.mu.Lock()
+	m.deadline = t
+	m.mu.Unlock()
+}
+
+// Read reads one message into b, waiting for one for at most timeout: 0 is
+// forever, a negative value not at all. It returns what a Windows read does,
+// with Wine's differences undone where that is possible: a zero-length
+// message reads as 0, nil; a read that timeout ends fails with
+// windows.ERROR_SEM_TIMEOUT (STATUS_IO_TIMEOUT); past the deadline it fails
+// with os.ErrDeadlineExceeded, and once f is closed with iocp.ErrClosed. A b
+// shorter than the message receives its first len(b) bytes and the rest is
+// lost: that cannot be undone.
+func (m *SyncMailslot) Read(b []byte, timeout time.Duration) (int, error) {
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	return m.read(b, timeout)
+}
+
+// ReadMessage reads the next message whole and returns it in a new slice,
+// with Read's errors. A message already queued is read at its size, so it
+// is never truncated; with none queued the read waits in wait, and a message
+// longer than wait that arrives meanwhile is truncated to len(wait) bytes.
+func (m *SyncMailslot) ReadMessage(wait []byte, timeout time.Duration) ([]byte, error) {
+	// The read lock is held from the size to the read: no other reader of
+	// this slot can take the message in between.
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	next, err := m.nextSize()
+	if err != nil {
+		return nil, err
+	}
+	buf := wait
+	if next != nt.MAILSLOT_NO_MESSAGE {
+		// At least 1 byte: a 0-byte read of a zero-length message answers
+		// without taking it off the queue.
+		buf = make([]byte, max(next, 1))
+	}
+	n, err := m.read(buf, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte{}, buf[:n]...), nil
+}
+
+// nextSize returns the size of the next message queued,
+// MAILSLOT_NO_MESSAGE if there is none.
+func (m *SyncMailslot) nextSize() (uint32, error) {
+	if err := m.f.Acquire(); err != nil {
+		return 0, err
+	}
+	defer m.f.Release()
+	var next uint32
+	if err := nt.GetMailslotInfo(m.f.Handle(), nil, &next, nil, nil); err != nil {
+		return 0, os.NewSyscallError("GetMailslotInfo", err)
+	}
+	return next, nil
+}
+
+// read is Read with rmu held.
+func (m *SyncMailslot) read(b []byte, timeout time.Duration) (int, error) {
+	start := time.Now()
+	for {
+		m.mu.Lock()
+		dl := m.deadline
+		m.mu.Unlock()
+		now := time.Now()
+		if !dl.IsZero() && !now.Before(dl) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		// This slice's kernel timeout in milliseconds: 0 for no wait, else
+		// at most syncSlice, rounded up so that a read never ends before
+		// its time.
+		var ms uint32
+		if timeout >= 0 {
+			wait := syncSlice
+			if timeout > 0 {
+				left := start.Add(timeout).Sub(now)
+				if left <= 0 {
+					return 0, windows.ERROR_SEM_TIMEOUT
+				}
+				wait = min(wait, left)
+			}
+			if !dl.IsZero() {
+				wait = min(wait, dl.Sub(now))
+			}
+			ms = uint32((wait + time.Millisecond - 1) / time.Millisecond)
+		}
+		n, err := m.slice(b, ms)
+		switch {
+		case err == windows.ERROR_SEM_TIMEOUT && timeout >= 0:
+			// The slice ended (or the rounding to milliseconds ended it a
+			// little early): look at the deadline, timeout and Close again.
+			continue
+		case err == windows.ERROR_BROKEN_PIPE:
+			// A zero-length message, taken off the queue; Windows never
+			// returns this for a mailslot, which has no writer end to break.
+			return 0, nil
+		}
+		return n, err
+	}
+}
+
+// slice makes one synchronous read with the kernel read timeout ms, which it
+// sets first when the handle has another.
+func (m *SyncMailslot) slice(b []byte, ms uint32) (int, error) {
+	if err := m.f.Acquire(); err != nil {
+		return 0, err
+	}
+	defer m.f.Release()
+	if !m.kernelSet || m.kernelMS != ms {
+		if err := nt.SetMailslotInfo(m.f.Handle(), ms); err != nil {
+			return 0, os.NewSyscallError("SetMailslotInfo", err)
+		}
+		m.kernelMS, m.kernelSet = ms, true
+	}
+	var n uint32
+	err := windows.ReadFile(m.f.Handle(), b, &n, nil)
+	return int(n), err
 }
