@@ -231,6 +231,8 @@ func timeoutMS(d time.Duration) uint32 {
 		return 0
 	case d == 0:
 		return nt.MAILSLOT_WAIT_FOREVER
+	case d > (nt.MAILSLOT_WAIT_FOREVER-1)*time.Millisecond:
+		return nt.MAILSLOT_WAIT_FOREVER - 1 // and d + 1 ms - 1 would overflow
 	}
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	return uint32(min(ms, nt.MAILSLOT_WAIT_FOREVER-1))

@@ -87,6 +87,9 @@ func (c *Conn) read(b []byte) (int, error) {
 
 // ReadMessage reads one whole message, of any length, including zero-length
 // ones (returned as an empty, non-nil slice). A closed peer reads as io.EOF.
+// If a deadline or Close ends it part-way through a long message, the rest
+// of that message stays queued, and the next read returns it as if it were
+// a message of its own: the Conn is out of step, and best closed.
 // It is for message pipes; on a byte pipe it returns an error wrapping
 // errors.ErrUnsupported.
 func (c *Conn) ReadMessage() ([]byte, error) {

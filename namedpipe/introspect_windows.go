@@ -122,7 +122,9 @@ func (c *Conn) Info() (Info, error) {
 // ErrBusy, while a Read, ReadMessage, Write or another Transact is in
 // progress on c; on a byte pipe it fails with errors.ErrUnsupported. ctx
 // cancels it, also while it reads a long reply's remainder; the read
-// deadline applies to that remainder too.
+// deadline applies to that remainder too. A reply that comes after ctx ended
+// the transaction, or the rest of one it ended part-way, stays queued for the
+// next read: the Conn is out of step then, and best closed.
 func (c *Conn) Transact(ctx context.Context, req []byte) ([]byte, error) {
 	if !c.message {
 		return nil, c.opError("transact", fmt.Errorf("Transact on a byte-mode pipe: %w", errors.ErrUnsupported))

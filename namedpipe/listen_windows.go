@@ -242,12 +242,17 @@ func (l *Listener) listen(f *iocp.File) {
 	}
 	delete(l.listening, f)
 	if err != nil {
-		if err != windows.ERROR_NO_DATA {
-			// ERROR_NO_DATA: a client came and went before the listen
-			// request; anything else is worth telling Accept.
-			l.fail(err)
+		if err == windows.ERROR_NO_DATA {
+			// A client came and went before the listen request: make
+			// another instance at once.
+			l.drop(f, true)
+			return
 		}
-		l.drop(f)
+		// Anything else is worth telling Accept, which makes the
+		// instance again: a failure that persists must not become a loop
+		// of creating, listening and closing instances.
+		l.fail(err)
+		l.drop(f, false)
 		return
 	}
 	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
@@ -257,15 +262,17 @@ func (l *Listener) listen(f *iocp.File) {
 	l.fill()
 }
 
-// drop closes an instance that will serve no one, then makes room for a new
-// one: closing first, so that the new one is not refused for the old one's
-// sake. Called with l.mu held.
-func (l *Listener) drop(f *iocp.File) {
+// drop closes an instance that will serve no one and, if refill, makes room
+// for a new one: closing first, so that the new one is not refused for the
+// old one's sake. Called with l.mu held.
+func (l *Listener) drop(f *iocp.File, refill bool) {
 	l.mu.Unlock()
 	f.Close()
 	l.mu.Lock()
 	l.live--
-	l.fill()
+	if refill {
+		l.fill()
+	}
 }
 
 // closeConn closes an accepted (or queued) connection's instance and makes
@@ -282,8 +289,7 @@ func (l *Listener) closeConn(c *Conn) error {
 	l.mu.Unlock()
 	if atLimit {
 		if info, err := c.localInfo(); err == nil && info.NamedPipeState == windows.FILE_PIPE_CLOSING_STATE {
-			c.reuse()
-			return nil
+			return c.reuse()
 		}
 	}
 	err := c.f.Close()
@@ -295,12 +301,12 @@ func (l *Listener) closeConn(c *Conn) error {
 }
 
 // relisten puts a disconnected instance back to wait for a client, or
-// closes it if the listener is closed.
+// closes it if the listener is closed or its backlog is full.
 func (l *Listener) relisten(f *iocp.File) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		l.drop(f)
+	if l.closed || len(l.listening)+len(l.queue) >= l.cfg.backlog {
+		l.drop(f, false)
 		return
 	}
 	l.listenOn(f)
@@ -346,11 +352,15 @@ func (l *Listener) newInstance() (*iocp.File, error) {
 		return l.create(windows.FILE_OPEN)
 	}
 	f, err := l.create(windows.FILE_OPEN)
-	if err == windows.ERROR_FILE_NOT_FOUND {
+	switch err {
+	case nil:
+	case windows.ERROR_FILE_NOT_FOUND:
 		return l.create(windows.FILE_CREATE)
-	}
-	if err != nil {
-		return nil, err
+	case windows.ERROR_ACCESS_DENIED:
+		// Our own pipe grants us FILE_CREATE_PIPE_INSTANCE (Listen checked).
+		return nil, fmt.Errorf("pipe name taken over: %w (%w)", fs.ErrExist, err)
+	default:
+		return nil, err // ERROR_PIPE_BUSY: our server-closed instances still count
 	}
 	if err := checkOwner(f.Handle(), l.owner); err != nil {
 		f.Close()
@@ -397,9 +407,14 @@ func (l *Listener) create(disposition uint32) (*iocp.File, error) {
 		uint32(l.cfg.InputBufferSize), uint32(l.cfg.OutputBufferSize), &timeout)
 	if err != nil {
 		st := err.(windows.NTStatus)
-		if disposition == windows.FILE_CREATE && (st == windows.STATUS_ACCESS_DENIED || st == windows.STATUS_OBJECT_NAME_COLLISION) {
+		switch {
+		case disposition != windows.FILE_CREATE:
+		case st == windows.STATUS_ACCESS_DENIED, st == windows.STATUS_OBJECT_NAME_COLLISION,
+			st == windows.STATUS_INSTANCE_NOT_AVAILABLE:
 			// Windows answers FILE_CREATE on an existing pipe name with
-			// STATUS_ACCESS_DENIED.
+			// STATUS_ACCESS_DENIED, or, since NPFS checks the instance
+			// count first (ReactOS, NpCreateExistingNamedPipe), with
+			// STATUS_INSTANCE_NOT_AVAILABLE if that pipe is at its limit.
 			return nil, fmt.Errorf("pipe name in use: %w (%w)", windows.ERROR_ALREADY_EXISTS, st.Errno())
 		}
 		// STATUS_INSTANCE_NOT_AVAILABLE is ERROR_PIPE_BUSY.

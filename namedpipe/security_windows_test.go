@@ -160,6 +160,9 @@ func TestRemoteClientsRejected(t *testing.T) {
 		}
 	}()
 	c, err := Dial(ctx, remote(aname))
+	if errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("a remote Dial of a pipe that allows remote clients = %v", err)
+	}
 	if err != nil {
 		t.Skipf("no SMB loopback on this machine (the Server service is off?): Dial %s: %v", remote(aname), err)
 	}

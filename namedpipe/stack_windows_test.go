@@ -16,6 +16,12 @@ import (
 // of what it has. These tests read and write through stack buffers on a
 // goroutine whose stack was grown first, and run the collector while the
 // operation is parked on the completion port, past any fast path.
+//
+// They fail on code that lets such a buffer stay on the stack (the
+// compiler keeps it there when nothing makes it escape), as conduit did.
+// Pinning it, as iocp does, also makes it escape to the heap, so on fixed
+// code the buffer is never on the stack at all: the tests then guard
+// against that changing back.
 
 // grow uses about depth KiB of stack and returns, leaving the goroutine with
 // a large stack that it no longer uses: the next collection shrinks it,

@@ -32,6 +32,8 @@
 // operation, per handle or per idle connection.
 //
 // Cancellation (Close, deadlines, a context) is CancelIoEx on the operation,
-// issued by whoever cancels; the waiting goroutine only ever waits for its
-// completion.
+// issued by whoever cancels, or by the operation itself when the canceller
+// came before the call had returned pending; either way the operation's
+// goroutine waits for its completion before its buffers and its Op are
+// released.
 package iocp

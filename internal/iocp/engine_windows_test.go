@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
+
+func onWine() bool { return nt.Wine() }
 
 // grow uses about depth KiB of stack and returns, leaving the goroutine with
 // a large stack it no longer uses: the next collection shrinks it, moving
@@ -29,6 +32,8 @@ func grow(depth int) byte {
 
 // A read into a buffer on the caller's stack, parked on the port while the
 // collector moves that stack, gets its data in the buffer the caller sees.
+// It fails when nothing pins the buffer (which then stays on the stack);
+// pinning also moves it to the heap.
 func TestStackBufferRead(t *testing.T) {
 	s, c := pair(t)
 	want := [64]byte{}
@@ -76,8 +81,8 @@ func waitOpsFree(t *testing.T) {
 // noFastPath turns the fast path off for one test: every pending operation
 // waits on the port, and every call carries no event.
 func noFastPath(t *testing.T) {
-	fast.disabled = true
-	t.Cleanup(func() { fast.disabled = false })
+	fast.disabled.Store(true)
+	t.Cleanup(func() { fast.disabled.Store(false) })
 }
 
 // A message-mode read with a buffer shorter than a waiting message returns
@@ -134,7 +139,13 @@ func TestImmediateWarning(t *testing.T) {
 				t.Fatalf("%d reads ended ERROR_MORE_DATA, want at least %d", warnings, 2*n)
 			}
 			if packet && posted.Load() == 0 {
-				t.Fatal("no warning came back at once, so none was tested")
+				if onWine() {
+					t.Fatal("no warning came back at once under Wine, which returns one for a message waiting in full")
+				}
+				// Windows 8 and later return such a read pending, with a
+				// packet, even when the message is there (Wine's own pipe
+				// tests, test_completion, check for both).
+				t.Skip("no read returned ERROR_MORE_DATA at once here: the marker is not reached")
 			}
 			waitOpsFree(t)
 		})
@@ -257,4 +268,83 @@ func TestDeadlineMovedWhileFiring(t *testing.T) {
 	if s.rd.passed() {
 		t.Fatal("the deadline an hour away reads as passed")
 	}
+}
+
+// The fast path's waits end at a high-resolution waitable timer on Windows
+// and at a plain time-out under Wine (quirks.PreciseTimeouts). Run the
+// operations that outlast a wait, and ones that complete within it, with
+// the timer wherever the tests run.
+func TestFastPathTimer(t *testing.T) {
+	if err := start(); err != nil {
+		t.Fatal(err)
+	}
+	was := fast.plainTimeout.Swap(false)
+	t.Cleanup(func() { fast.plainTimeout.Store(was) })
+	t.Run("read outlasts", TestReadOutlastsFastPath)
+	t.Run("write outlasts", TestWriteOutlastsFastPath)
+	t.Run("completes while cancelled", TestReadCompletesWhileCancelled)
+	t.Run("ping-pong", func(t *testing.T) {
+		// Quick completions: each wait ends at the event, well before the
+		// timer, which stays armed; the next wait arms it again and must
+		// not end at once on the earlier arming.
+		s, c := pair(t)
+		var pending, reissued atomic.Int32
+		testHookSubmitted = func(op *Op, err error) {
+			if err == windows.ERROR_IO_PENDING && op.mode == Read {
+				pending.Add(1)
+			}
+		}
+		testHookBeforeReissue = func(*Op) { reissued.Add(1) }
+		t.Cleanup(func() { testHookSubmitted, testHookBeforeReissue = nil, nil })
+		go func() {
+			b := make([]byte, 1)
+			for {
+				if _, err := read(c, b); err != nil {
+					return
+				}
+				if _, err := write(c, b); err != nil {
+					return
+				}
+			}
+		}()
+		b := make([]byte, 1)
+		for i := range 200 {
+			b[0] = byte(i)
+			if _, err := write(s, b); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := read(s, b); err != nil || n != 1 || b[0] != byte(i) {
+				t.Fatalf("round %d: read %d bytes (%d), %v", i, n, b[0], err)
+			}
+		}
+		t.Logf("%d reads went pending, %d outlasted the wait", pending.Load(), reissued.Load())
+	})
+	t.Run("arming resets", func(t *testing.T) {
+		// The fact the timer's reuse rests on: an expired timer, still
+		// signalled (it is manual-reset), is not signalled once armed
+		// again, so the next wait does not end at once.
+		s := takeSlot(Read)
+		if s == nil {
+			t.Fatal("no free slot")
+		}
+		defer s.put()
+		if err := s.arm(100 * time.Nanosecond); err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := windows.WaitForSingleObject(s.waits[1], 10_000); ev != windows.WAIT_OBJECT_0 {
+			t.Fatalf("the timer did not expire: %d, %v", ev, err)
+		}
+		// Manual-reset: a wait does not consume the expiry. (Wine leaves an
+		// auto-reset timer that expired unwaited for signalled when it is
+		// armed again.)
+		if ev, err := windows.WaitForSingleObject(s.waits[1], 0); ev != windows.WAIT_OBJECT_0 {
+			t.Fatalf("the expired timer reads %d, %v after a wait; want still signalled (manual-reset)", ev, err)
+		}
+		if err := s.arm(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := windows.WaitForSingleObject(s.waits[1], 0); ev != uint32(windows.WAIT_TIMEOUT) {
+			t.Fatalf("the timer armed again reads %d, %v; want not signalled (WAIT_TIMEOUT)", ev, err)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/quirks"
 	"golang.org/x/sys/windows"
 )
 
@@ -25,7 +26,8 @@ import (
 // Windows it lasts fastWait and not the 15.6 ms clock tick that a
 // millisecond time-out rounds up to; where Windows lacks high-resolution
 // timers the slot falls back to a plain one, and the wait lasts up to one
-// tick.
+// tick. Under Wine, whose time-outs end on time and whose timers are dear,
+// a plain time-out ends it (quirks.PreciseTimeouts).
 //
 // An operation that outlasts fastWait gives its thread back:
 //   - A read is cancelled and issued again through the port. That is safe for
@@ -61,15 +63,19 @@ type slot struct {
 var fast struct {
 	free     chan *slot
 	stuck    atomic.Int32 // writes in thread-pool waits
-	highRes  bool         // the timers are high-resolution
-	disabled bool         // for tests: no operation takes a slot
+	disabled atomic.Bool  // for tests: no operation takes a slot
+
+	// plainTimeout: time-outs end on time here, so waits need no timer
+	// (quirks.PreciseTimeouts: Wine). Tests clear it to run the timer's
+	// path.
+	plainTimeout atomic.Bool
 }
 
 // initFast creates the slots. Without them the fast path is off, which costs
 // speed only.
 func initFast() {
 	fast.free = make(chan *slot, fastSlots)
-	fast.highRes = true
+	fast.plainTimeout.Store(quirks.PreciseTimeouts())
 	for range fastSlots {
 		ev, err := windows.CreateEvent(nil, 0, 0, nil)
 		if err != nil {
@@ -78,8 +84,8 @@ func initFast() {
 		const manual = nt.CREATE_WAITABLE_TIMER_MANUAL_RESET
 		timer, err := nt.CreateWaitableTimerEx(nil, nil, manual|nt.CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, nt.TIMER_ALL_ACCESS)
 		if err != nil {
-			// Windows before 10 1803 refuses the flag.
-			fast.highRes = false
+			// Windows before 10 1803 refuses the flag: a plain timer
+			// ends the wait on the clock tick after fastWait.
 			timer, err = nt.CreateWaitableTimerEx(nil, nil, manual, nt.TIMER_ALL_ACCESS)
 		}
 		if err != nil {
@@ -92,7 +98,7 @@ func initFast() {
 
 // takeSlot returns a free slot for an operation of mode, or nil.
 func takeSlot(mode Mode) *slot {
-	if mode == Control || fast.disabled || mode == Write && fast.stuck.Load() >= maxStuck {
+	if mode == Control || fast.disabled.Load() || mode == Write && fast.stuck.Load() >= maxStuck {
 		return nil
 	}
 	select {
@@ -115,17 +121,18 @@ func (s *slot) event() windows.Handle { return s.waits[0] | 1 }
 // before, and the timer by a wait that ended early, so only the OVERLAPPED's
 // status, written before the event is set, says whether op is done.
 func (s *slot) wait(op *Op, timed bool) bool {
-	n := 1
-	if timed {
-		due := -int64(fastWait / 100) // relative, in 100 ns units
-		// Arming the timer also resets it to not signalled.
-		if nt.SetWaitableTimer(s.waits[1], &due, 0, 0, 0, false) != nil {
+	n, ms := 1, uint32(windows.INFINITE)
+	switch {
+	case timed && fast.plainTimeout.Load():
+		ms = uint32(fastWait / time.Millisecond)
+	case timed:
+		if s.arm(fastWait) != nil {
 			return op.status() != windows.STATUS_PENDING
 		}
 		n = 2
 	}
 	for {
-		r, err := windows.WaitForMultipleObjects(s.waits[:n], false, windows.INFINITE)
+		r, err := windows.WaitForMultipleObjects(s.waits[:n], false, ms)
 		if op.status() != windows.STATUS_PENDING {
 			return true
 		}
@@ -133,6 +140,15 @@ func (s *slot) wait(op *Op, timed bool) bool {
 			return false // the timer, or a wait that failed
 		}
 	}
+}
+
+// arm sets the slot's timer to expire after d. Setting a timer also resets
+// it to not signalled (KeSetTimerEx; so does Wine, for a manual-reset
+// timer), so an earlier arming that expired after its wait had ended cannot
+// end the next wait at once.
+func (s *slot) arm(d time.Duration) error {
+	due := -int64(d / 100) // relative, in 100 ns units
+	return nt.SetWaitableTimer(s.waits[1], &due, 0, 0, 0, false)
 }
 
 // waitPool waits for a write that outlasted the fast path: it hands the
@@ -143,7 +159,10 @@ func waitPool(op *Op, s *slot) {
 	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
 		s.waits[0] = nev
 		s.put()
-	} // else the fast path goes on with one slot fewer.
+	} else {
+		// The fast path goes on with one slot fewer.
+		windows.CloseHandle(s.waits[1])
+	}
 	defer windows.CloseHandle(ev)
 	fast.stuck.Add(1)
 	defer fast.stuck.Add(-1)

@@ -44,7 +44,9 @@ type Options struct {
 
 // NewFile associates h, which must have been opened for overlapped I/O, with
 // the completion port. On success File owns h and Close closes it; on
-// failure h is left to the caller.
+// failure h is left to the caller, possibly still associated with the port
+// (an association cannot be undone on every Windows version): the drain
+// goroutine ignores packets that are not its own.
 func NewFile(h windows.Handle, o Options) (*File, error) {
 	if err := start(); err != nil {
 		return nil, err

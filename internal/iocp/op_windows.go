@@ -47,6 +47,12 @@ var ops struct {
 	mu   sync.Mutex
 	all  []*Op
 	free []*Op
+
+	// known maps each Op's OVERLAPPED to the Op, so that the drain
+	// goroutine can tell a packet of ours from one that is not (an
+	// overlapped call that someone else issued on a handle associated
+	// with the port) and never writes into memory that is not an Op.
+	known sync.Map
 }
 
 func getOp() *Op {
@@ -59,6 +65,7 @@ func getOp() *Op {
 	}
 	op := &Op{id: len(ops.all), wake: make(chan struct{}, 1)}
 	ops.all = append(ops.all, op)
+	ops.known.Store(&op.o, op)
 	return op
 }
 
@@ -66,6 +73,15 @@ func putOp(op *Op) {
 	ops.mu.Lock()
 	ops.free = append(ops.free, op)
 	ops.mu.Unlock()
+}
+
+// opOf returns the Op whose OVERLAPPED o is, or nil if o is not an Op's.
+func opOf(o *windows.Overlapped) *Op {
+	op, ok := ops.known.Load(o)
+	if !ok {
+		return nil
+	}
+	return op.(*Op)
 }
 
 // opByID returns the Op with index id.

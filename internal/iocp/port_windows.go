@@ -3,7 +3,6 @@ package iocp
 import (
 	"os"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -54,10 +53,16 @@ func drain() {
 			// packet; that cannot happen while the process runs.
 			panic("iocp: GetQueuedCompletionStatus: " + err.Error())
 		}
-		// Every packet on this port carries the OVERLAPPED of an Op. A
+		// The packets of our operations carry an Op's OVERLAPPED. A
 		// failed operation's packet comes with err set; its status is in
-		// the OVERLAPPED, where the Op's goroutine reads it.
-		op := (*Op)(unsafe.Pointer(o))
+		// the OVERLAPPED, where the Op's goroutine reads it. Any other
+		// packet is not ours to touch: an overlapped call that someone
+		// issued on a handle of ours (through SyscallConn, or on a handle
+		// whose NewFile failed after associating it with the port).
+		op := opOf(o)
+		if op == nil {
+			continue
+		}
 		if key == markerKey {
 			op.markerDequeued()
 		} else {
@@ -69,19 +74,24 @@ func drain() {
 // mark queues a marker packet for op behind any packet that op's call may
 // have queued, and reports whether it did.
 //
-// It is how an Op whose call returned a warning at once (ERROR_MORE_DATA
-// from a message-mode read: STATUS_BUFFER_OVERFLOW, an NT warning, neither
-// success nor error) is made safe to reuse. Windows documents that a call
-// that fails at once queues no packet and that, with
-// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, one that succeeds at once queues
-// none either, but not which of the two a warning counts as; Wine 8 queues
-// none. Whichever it is, the facts this rests on are documented: a port's
-// packets are dequeued in the order they were queued (FIFO), and the I/O
-// manager completes a request that did not return STATUS_PENDING (IOSB,
-// event, completion packet) before the call returns to its caller, which is
-// why the caller can read the result from the OVERLAPPED. So a packet of
-// op's, if there is one, is on the port before the marker, and the marker's
-// arrival means none can follow: the drain frees op then.
+// It is how an Op whose call returned a warning at once is made safe to
+// reuse: ERROR_MORE_DATA from a message-mode read, STATUS_BUFFER_OVERFLOW,
+// an NT warning, neither success nor error. Win32's documentation says that
+// with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS no packet follows a call that
+// "returns success immediately", and that none follows a call that fails;
+// it does not say which a warning is. The WDK's FILE_OBJECT page says the
+// packet is skipped for a request "completed synchronously with a non-error
+// status", which a warning is, and Wine 8 queues none (measured; Wine's
+// own pipe tests show Windows 8 and later returning such a read pending,
+// with its packet, and earlier versions queueing none). The marker makes the
+// question moot. It rests on two facts: a port's packets are dequeued in the
+// order they were queued, and the I/O manager finishes a request that did
+// not return STATUS_PENDING (the IO_STATUS_BLOCK, the event, the packet:
+// one step, IopCompleteRequest) before the call returns to its caller,
+// which is why the caller can read the result from the OVERLAPPED at once.
+// So a packet of op's, if there is one, is on the port before the marker,
+// and the marker's arrival means none can follow: the drain frees op then,
+// and ignores the packet, if it comes first.
 func mark(op *Op) bool {
 	return windows.PostQueuedCompletionStatus(port, 0, markerKey, &op.o) == nil
 }
