@@ -3,14 +3,13 @@ package mailslot
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 )
 
 // The test binary doubles as a writer process: with CONDUIT_MAILSLOT_CHILD
@@ -88,28 +87,12 @@ func skipOnWine(t testing.TB, gap string) {
 func waitReadPending(t testing.TB, s *Slot) {
 	t.Helper()
 	if s.sync != nil {
-		waitStack(t, "quirks.(*SyncMailslot).read(")
+		stacktest.WaitParked(t, 1, "mailslot.(*Slot).", "quirks.(*SyncMailslot).read(")
 	} else {
-		waitStack(t, parkedFrame)
+		stacktest.WaitParked(t, 1, "mailslot.(*Slot).", parkedFrame)
 	}
 }
 
 // parkedFrame is the frame of a read parked on the completion port, waiting
 // for its packet.
 const parkedFrame = "iocp.(*Op).await("
-
-// waitStack waits until some goroutine's stack holds frame.
-func waitStack(t testing.TB, frame string) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if k := runtime.Stack(buf, true); strings.Contains(string(buf[:k]), frame) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine reached %s", frame)
-		}
-		runtime.Gosched()
-	}
-}

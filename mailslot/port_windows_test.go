@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
 
@@ -49,7 +50,7 @@ func TestOverlappedOnPort(t *testing.T) {
 	}
 
 	errc := readAsync(s, 64)
-	waitStack(t, parkedFrame)
+	stacktest.WaitParked(t, 1, "mailslot.(*Slot).", parkedFrame)
 	if err := s.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestOverlappedOnPort(t *testing.T) {
 		msg, err := s.ReadMessage()
 		msgc <- fmt.Sprint(string(msg), err)
 	}()
-	waitStack(t, parkedFrame)
+	stacktest.WaitParked(t, 1, "mailslot.(*Slot).", parkedFrame)
 	open(t, name).Write([]byte("after the deadline"))
 	select {
 	case got := <-msgc:
@@ -76,27 +77,13 @@ func TestOverlappedOnPort(t *testing.T) {
 	}
 
 	errc = readAsync(s, 64)
-	waitStack(t, parkedFrame)
+	stacktest.WaitParked(t, 1, "mailslot.(*Slot).", parkedFrame)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := within(t, errc, 10*time.Second, "Close"); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("parked read after Close = %v, want os.ErrClosed", err)
 	}
-}
-
-// grow uses about depth KiB of stack and returns, leaving the goroutine with
-// a large stack that it no longer uses: the next collection shrinks it,
-// copying every frame to a new place.
-//
-//go:noinline
-func grow(depth int) byte {
-	var pad [1024]byte
-	pad[depth%len(pad)] = byte(depth)
-	if depth == 0 {
-		return pad[0]
-	}
-	return grow(depth-1) + pad[(depth+1)%len(pad)]
 }
 
 // The kernel writes a pending read's message after the call that issued the
@@ -112,7 +99,7 @@ func TestStackBufferRead(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		grow(256)
+		stacktest.Grow(256)
 		var buf [64]byte // on this goroutine's stack
 		n, err := s.Read(buf[:])
 		if err != nil {
@@ -126,7 +113,7 @@ func TestStackBufferRead(t *testing.T) {
 		}
 		done <- nil
 	}()
-	waitStack(t, parkedFrame)
+	stacktest.WaitParked(t, 1, "mailslot.(*Slot).", parkedFrame)
 	runtime.GC()
 	runtime.GC()
 	if _, err := open(t, name).Write(want[:]); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
 
@@ -66,7 +67,7 @@ func TestTransactBusy(t *testing.T) {
 		_, err := client.Read(make([]byte, 16))
 		readDone <- err
 	}()
-	waitStacks(t, 1, "namedpipe.(*Conn).Read(", parkedFrames...)
+	stacktest.WaitParked(t, 1, "namedpipe.(*Conn).Read(", parkedFrames...)
 	if _, err := client.Transact(t.Context(), []byte("req")); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Transact beside a pending Read = %v, want ErrBusy", err)
 	}

@@ -64,6 +64,10 @@ var errNotServer = errors.New("only the server end of a pipe can do this")
 // objects as the client fails. Windows requires the client to have sent
 // something before it can be impersonated.
 //
+// fn runs as the client: a Listener's Accept or a server Conn's Close called
+// from fn may make the pipe's next instance, and would make it as the
+// client. Call them after Impersonate returns.
+//
 // Should the thread fail to get its token back, Impersonate returns the
 // error and leaves the goroutine locked to that thread, so that Go never
 // schedules other goroutines on a thread that acts as someone else: the

@@ -250,9 +250,11 @@ func (l *Listener) listen(f *iocp.File) {
 		}
 		// Anything else is worth telling Accept, which makes the
 		// instance again: a failure that persists must not become a loop
-		// of creating, listening and closing instances.
-		l.fail(err)
+		// of creating, listening and closing instances. Told once the
+		// instance no longer counts, so that the Accept after this one
+		// can make it.
 		l.drop(f, false)
+		l.fail(err)
 		return
 	}
 	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
@@ -306,7 +308,9 @@ func (l *Listener) relisten(f *iocp.File) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || len(l.listening)+len(l.queue) >= l.cfg.backlog {
-		l.drop(f, false)
+		// fill, which runs while drop lets go of the lock, may have
+		// found no room for f's sake: look again after.
+		l.drop(f, true)
 		return
 	}
 	l.listenOn(f)

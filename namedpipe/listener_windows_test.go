@@ -13,7 +13,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// setCreateHook installs testHookCreate for one test.
+// setCreateHook installs testHookCreate for one test. Call it before the
+// test's Listen: cleanups run last in, first out, so the listener is closed,
+// and nothing reads the hook any more, before it is cleared.
 func setCreateHook(t *testing.T, hook func(disposition uint32) error) {
 	testHookCreate = hook
 	t.Cleanup(func() { testHookCreate = nil })
@@ -137,15 +139,15 @@ func TestBacklogBoundsQueue(t *testing.T) {
 // An instance that cannot be created reaches Accept as a *net.OpError (the
 // Listener's documented error type), once, and the listener recovers.
 func TestAcceptReportsCreateError(t *testing.T) {
-	l, name := listen(t, &ListenConfig{Backlog: 1})
 	var fail atomic.Bool
-	fail.Store(true)
 	setCreateHook(t, func(uint32) error {
 		if fail.Load() {
 			return windows.ERROR_NOT_ENOUGH_MEMORY
 		}
 		return nil
 	})
+	l, name := listen(t, &ListenConfig{Backlog: 1})
+	fail.Store(true)
 	c, err := Dial(t.Context(), name) // takes the only instance; its replacement fails
 	if err != nil {
 		t.Fatal(err)

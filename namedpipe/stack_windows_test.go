@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime"
 	"testing"
+
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 )
 
 // The kernel writes a pending read's data, and reads a pending write's,
@@ -23,20 +25,6 @@ import (
 // code the buffer is never on the stack at all: the tests then guard
 // against that changing back.
 
-// grow uses about depth KiB of stack and returns, leaving the goroutine with
-// a large stack that it no longer uses: the next collection shrinks it,
-// copying every frame to a new place.
-//
-//go:noinline
-func grow(depth int) byte {
-	var pad [1024]byte
-	pad[depth%len(pad)] = byte(depth)
-	if depth == 0 {
-		return pad[0]
-	}
-	return grow(depth-1) + pad[(depth+1)%len(pad)]
-}
-
 // parkedFrames are the frames of an operation parked on the completion
 // port, waiting for its packet.
 var parkedFrames = []string{"iocp.(*Op).await("}
@@ -48,10 +36,10 @@ func whileParked(t *testing.T, call string, op func() error, then func()) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		grow(256)
+		stacktest.Grow(256)
 		done <- op()
 	}()
-	waitStacks(t, 1, call, parkedFrames...)
+	stacktest.WaitParked(t, 1, call, parkedFrames...)
 	runtime.GC()
 	runtime.GC()
 	then()
@@ -117,7 +105,7 @@ func TestStackBufferWrite(t *testing.T) {
 	const size = 32 << 10
 	done := make(chan error, 1)
 	go func() {
-		grow(256)
+		stacktest.Grow(256)
 		var buf [size]byte // on this goroutine's stack
 		for i := range buf {
 			buf[i] = stackPattern(i)
@@ -125,7 +113,7 @@ func TestStackBufferWrite(t *testing.T) {
 		_, err := client.Write(buf[:])
 		done <- err
 	}()
-	waitStacks(t, 1, "namedpipe.(*Conn).Write(", parked...)
+	stacktest.WaitParked(t, 1, "namedpipe.(*Conn).Write(", parked...)
 	runtime.GC()
 	runtime.GC()
 	got := make([]byte, size)

@@ -6,13 +6,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 )
 
 // threadCount counts this process's threads.
@@ -67,7 +67,7 @@ func TestPendingReadsAddNoThreads(t *testing.T) {
 	}
 	// Parked on the completion port, which is where a read ends up once it
 	// outlasts the wait on its own thread.
-	waitStacks(t, n, "namedpipe.(*Conn).Read(", "iocp.(*Op).await(")
+	stacktest.WaitParked(t, n, "namedpipe.(*Conn).Read(", "iocp.(*Op).await(")
 	during := threadCount(t)
 	for i, s := range servers {
 		if _, err := s.Write([]byte{byte(i)}); err != nil {
@@ -110,38 +110,6 @@ func TestShortDeadlines(t *testing.T) {
 	}
 }
 
-// waitStacks waits until n goroutines are in the function call (a frame
-// such as "namedpipe.(*Conn).Read(") and, deeper, in one of frames, and
-// returns all goroutines' stacks. Naming the call keeps other parked
-// operations, such as a listener's listens, from counting.
-func waitStacks(t *testing.T, n int, call string, frames ...string) string {
-	t.Helper()
-	buf := make([]byte, 4<<20)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		k := runtime.Stack(buf, true)
-		found := 0
-		for _, g := range strings.Split(string(buf[:k]), "\n\n") {
-			if !strings.Contains(g, call) {
-				continue
-			}
-			for _, f := range frames {
-				if strings.Contains(g, f) {
-					found++
-					break
-				}
-			}
-		}
-		if found >= n {
-			return string(buf[:k])
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d goroutines in %s then %v:\n%s", n, call, frames, buf[:k])
-		}
-		runtime.Gosched()
-	}
-}
-
 // Writes that a slow reader holds up past the wait on their own thread give
 // that thread back (they wait in the system thread pool, 63 to a thread)
 // and deliver all their data, in order, once the reader reads.
@@ -160,7 +128,7 @@ func TestStuckWritesAddNoThreads(t *testing.T) {
 	}
 	// Parked: in a thread-pool wait, or on the completion port if the
 	// write found no fast-path slot free.
-	stacks := waitStacks(t, n, "namedpipe.(*Conn).Write(", "iocp.waitPool(", "iocp.(*Op).await(")
+	stacks := stacktest.WaitParked(t, n, "namedpipe.(*Conn).Write(", "iocp.waitPool(", "iocp.(*Op).await(")
 	if !strings.Contains(stacks, "iocp.waitPool(") {
 		t.Errorf("no write went from its own thread to a thread-pool wait:\n%s", stacks)
 	}

@@ -11,24 +11,11 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
 
 func onWine() bool { return nt.Wine() }
-
-// grow uses about depth KiB of stack and returns, leaving the goroutine with
-// a large stack it no longer uses: the next collection shrinks it, moving
-// every frame.
-//
-//go:noinline
-func grow(depth int) byte {
-	var pad [1024]byte
-	pad[depth%len(pad)] = byte(depth)
-	if depth == 0 {
-		return pad[0]
-	}
-	return grow(depth-1) + pad[(depth+1)%len(pad)]
-}
 
 // A read into a buffer on the caller's stack, parked on the port while the
 // collector moves that stack, gets its data in the buffer the caller sees.
@@ -42,7 +29,7 @@ func TestStackBufferRead(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		grow(256)
+		stacktest.Grow(256)
 		var buf [64]byte // on this goroutine's stack
 		n, err := read(s, buf[:])
 		if got := buf; err == nil && (n != len(want) || got != want) {
@@ -50,7 +37,7 @@ func TestStackBufferRead(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitStack(t, "iocp.(*Op).await(")
+	stacktest.WaitParked(t, 1, "iocp.(*File).Read(", "iocp.(*Op).await(")
 	runtime.GC()
 	runtime.GC()
 	if _, err := write(c, want[:]); err != nil {
@@ -78,6 +65,18 @@ func waitOpsFree(t *testing.T) {
 	}
 }
 
+// setHook sets the test hook *p to fn for one test. Call it before making
+// the files the test uses: cleanups run last in, first out, so the files are
+// closed, and every operation that could read the hook is over, before the
+// hook is cleared.
+func setHook[T any](t *testing.T, p *T, fn T) {
+	*p = fn
+	t.Cleanup(func() {
+		var zero T
+		*p = zero
+	})
+}
+
 // noFastPath turns the fast path off for one test: every pending operation
 // waits on the port, and every call carries no event.
 func noFastPath(t *testing.T) {
@@ -97,13 +96,12 @@ func TestImmediateWarning(t *testing.T) {
 			noFastPath(t)
 			var posted atomic.Int32
 			if packet {
-				testHookSubmitted = func(op *Op, err error) {
+				setHook(t, &testHookSubmitted, func(op *Op, err error) {
 					if err == windows.ERROR_MORE_DATA {
 						posted.Add(1)
 						windows.PostQueuedCompletionStatus(port, uint32(op.o.InternalHigh), ioKey, &op.o)
 					}
-				}
-				t.Cleanup(func() { testHookSubmitted = nil })
+				})
 			}
 			s, c := pipePair(t, true)
 			const n = 200
@@ -204,9 +202,9 @@ func TestMessagesBeyondSlots(t *testing.T) {
 // fast path, keeps its bytes: only a read that ends STATUS_CANCELLED is
 // issued again.
 func TestReadCompletesWhileCancelled(t *testing.T) {
-	s, c := pair(t)
+	var s, c *File
 	var hooked atomic.Bool
-	testHookBeforeReissue = func(op *Op) {
+	setHook(t, &testHookBeforeReissue, func(op *Op) {
 		if hooked.Swap(true) {
 			return
 		}
@@ -217,8 +215,8 @@ func TestReadCompletesWhileCancelled(t *testing.T) {
 		for op.status() == windows.STATUS_PENDING {
 			runtime.Gosched()
 		}
-	}
-	t.Cleanup(func() { testHookBeforeReissue = nil })
+	})
+	s, c = pair(t)
 	buf := make([]byte, 16)
 	n, err := read(s, buf)
 	if !hooked.Load() {
@@ -233,9 +231,9 @@ func TestReadCompletesWhileCancelled(t *testing.T) {
 // before the timer cancels anything (then nothing is cancelled) or after;
 // the timer never cancels an operation once the move has returned.
 func TestDeadlineMovedWhileFiring(t *testing.T) {
-	s, _ := pair(t)
+	var s *File
 	var moved, cancelledAfterMove atomic.Bool
-	testHookFire = func() {
+	setHook(t, &testHookFire, func() {
 		go func() {
 			s.SetReadDeadline(time.Now().Add(time.Hour))
 			moved.Store(true)
@@ -245,14 +243,14 @@ func TestDeadlineMovedWhileFiring(t *testing.T) {
 			runtime.Gosched()
 		}
 		cancelledAfterMove.Store(moved.Load())
-	}
-	t.Cleanup(func() { testHookFire = nil })
+	})
+	s, _ = pair(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := read(s, make([]byte, 1))
 		done <- err
 	}()
-	waitStack(t, "iocp.(*Op).await(")
+	stacktest.WaitParked(t, 1, "iocp.(*File).Read(", "iocp.(*Op).await(")
 	s.SetReadDeadline(time.Now().Add(time.Millisecond))
 	err := <-done
 	if cancelledAfterMove.Load() {
@@ -287,15 +285,14 @@ func TestFastPathTimer(t *testing.T) {
 		// Quick completions: each wait ends at the event, well before the
 		// timer, which stays armed; the next wait arms it again and must
 		// not end at once on the earlier arming.
-		s, c := pair(t)
 		var pending, reissued atomic.Int32
-		testHookSubmitted = func(op *Op, err error) {
+		setHook(t, &testHookSubmitted, func(op *Op, err error) {
 			if err == windows.ERROR_IO_PENDING && op.mode == Read {
 				pending.Add(1)
 			}
-		}
-		testHookBeforeReissue = func(*Op) { reissued.Add(1) }
-		t.Cleanup(func() { testHookSubmitted, testHookBeforeReissue = nil, nil })
+		})
+		setHook(t, &testHookBeforeReissue, func(*Op) { reissued.Add(1) })
+		s, c := pair(t)
 		go func() {
 			b := make([]byte, 1)
 			for {

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
 
@@ -65,22 +65,6 @@ func pipePair(t *testing.T, message bool) (server, client *File) {
 func read(f *File, b []byte) (int, error)  { return f.Read(context.Background(), b) }
 func write(f *File, b []byte) (int, error) { return f.Write(context.Background(), b) }
 
-// waitStack waits until some goroutine's stack contains frame.
-func waitStack(t *testing.T, frame string) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		k := runtime.Stack(buf, true)
-		if strings.Contains(string(buf[:k]), frame) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine in %s:\n%s", frame, buf[:k])
-		}
-		runtime.Gosched()
-	}
-}
-
 // A read that outlasts the fast path is issued again through the port and
 // still gets its data; one that completes at once gets it too.
 func TestReadOutlastsFastPath(t *testing.T) {
@@ -95,7 +79,7 @@ func TestReadOutlastsFastPath(t *testing.T) {
 		}
 		got <- string(b[:n])
 	}()
-	waitStack(t, "iocp.(*Op).await(")
+	stacktest.WaitParked(t, 1, "iocp.(*File).Read(", "iocp.(*Op).await(")
 	if _, err := write(c, []byte("late")); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +108,7 @@ func TestWriteOutlastsFastPath(t *testing.T) {
 		}
 		done <- err
 	}()
-	waitStack(t, "iocp.waitPool(")
+	stacktest.WaitParked(t, 1, "iocp.(*File).Write(", "iocp.waitPool(")
 	got := make([]byte, 0, len(data))
 	b := make([]byte, 64<<10)
 	for len(got) < len(data) {

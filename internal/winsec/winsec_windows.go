@@ -133,21 +133,15 @@ func identificationToken() (windows.Token, error) {
 }
 
 // Grants reports whether sd, which must have an owner and a group (a
-// descriptor read back from an object has both), grants the caller every
-// right in access, generic rights mapped as for files and pipes. The caller
-// is whom Windows checks an open or create made now by this thread as: the
-// thread's impersonation token if it has one, else the process's token.
+// descriptor read back from an object has both), grants this process's user
+// every right in access, generic rights mapped as for files and pipes. It is
+// AccessCheck with the process's token, whatever the calling thread
+// impersonates: a Listener's further instances are made by whichever of its
+// goroutines makes room, as the process.
 func Grants(sd *windows.SECURITY_DESCRIPTOR, access uint32) (bool, error) {
-	var tok windows.Token
-	switch err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &tok); err {
-	case nil:
-		defer tok.Close()
-	case windows.ERROR_NO_TOKEN:
-		if tok, err = identificationToken(); err != nil {
-			return false, fmt.Errorf("AccessCheck: the process token: %w", err)
-		}
-	default:
-		return false, fmt.Errorf("AccessCheck: the thread's token: %w", err)
+	tok, err := identificationToken()
+	if err != nil {
+		return false, fmt.Errorf("AccessCheck: the process token: %w", err)
 	}
 	privileges := make([]byte, 256) // PRIVILEGE_SET: what the check used, unread
 	for {
