@@ -284,8 +284,8 @@ func first(b []byte) *byte {
 // WriteFile), whose event may be set, or with op's IO_STATUS_BLOCK and APC
 // context (NT calls, Control operations only), and returns the call's error
 // as it is: nil, windows.ERROR_IO_PENDING, a windows.NTStatus or any other
-// error. bufs are the memory the call hands the kernel; they are pinned until
-// the operation completes.
+// error. buf1 and buf2 are the memory the call hands the kernel; they are
+// pinned until the operation completes.
 func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func(op *Op) error) (int, error) {
 	op := getOp()
 	op.state.Store(opPending)
@@ -314,9 +314,7 @@ func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func
 	delete(f.pending, op)
 	f.mu.Unlock()
 	if op.state.Load() == opMarked {
-		// The marker frees op, after any packet of its call; should none
-		// be queued, op is never reused.
-		mark(op)
+		mark(op) // the marker frees op, after any packet of its call
 	} else {
 		putOp(op)
 	}

@@ -72,7 +72,8 @@ func drain() {
 }
 
 // mark queues a marker packet for op behind any packet that op's call may
-// have queued, and reports whether it did.
+// have queued. Should the marker not be queued (the port is out of
+// resources), op is never freed, and so never reused.
 //
 // It is how an Op whose call returned a warning at once is made safe to
 // reuse: ERROR_MORE_DATA from a message-mode read, STATUS_BUFFER_OVERFLOW,
@@ -92,6 +93,6 @@ func drain() {
 // So a packet of op's, if there is one, is on the port before the marker,
 // and the marker's arrival means none can follow: the drain frees op then,
 // and ignores the packet, if it comes first.
-func mark(op *Op) bool {
-	return windows.PostQueuedCompletionStatus(port, 0, markerKey, &op.o) == nil
+func mark(op *Op) {
+	windows.PostQueuedCompletionStatus(port, 0, markerKey, &op.o)
 }
