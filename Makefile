@@ -17,8 +17,9 @@ test: vet ci-check test-native test-windows test-windows-race
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	# Every platform we ship: Windows on amd64, 386 (32-bit int) and
-	# arm64; Linux; darwin (Unix without pipe2 and SOCK_CLOEXEC).
-	for p in windows/amd64 windows/386 windows/arm64 linux/amd64 darwin/arm64; do \
+	# arm64; Linux; darwin (Unix without pipe2, SOCK_CLOEXEC and
+	# SOCK_SEQPACKET) and FreeBSD (ipc's other peer-credential code).
+	for p in windows/amd64 windows/386 windows/arm64 linux/amd64 darwin/arm64 freebsd/amd64; do \
 		echo "vet $$p"; GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet $(PKGS) || exit 1; \
 	done
 	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./...

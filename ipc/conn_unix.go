@@ -1,0 +1,580 @@
+//go:build linux || darwin || freebsd
+
+package ipc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Wire formats of message mode.
+//
+// SOCK_SEQPACKET (Linux, FreeBSD): a record holds one piece of a message,
+// after a one-byte header: pieceLast for a message's last (or only) piece,
+// pieceMore when more follow, pieceFile for a record that carries a file
+// (SCM_RIGHTS) and no data. A message is cut into pieces of at most maxPiece
+// bytes, so that messages larger than the socket's buffer, which one record
+// cannot exceed, still go through. An empty message is one record holding
+// the header alone; a record of no bytes at all is the end of the stream.
+//
+// The framing (macOS, which has no SOCK_SEQPACKET for Unix sockets): each
+// message is a 4-byte big-endian length and that many bytes, lengths up to
+// maxFramed; the length fileMarker stands for a file, carried by SCM_RIGHTS
+// with those 4 bytes.
+const (
+	pieceLast = 0
+	pieceMore = 1
+	pieceFile = 2
+
+	maxPiece = 64 << 10
+
+	maxFramed  = 0xFFFFFFFE
+	fileMarker = 0xFFFFFFFF
+)
+
+// Conn is a connection to a peer. It implements net.Conn; in message mode
+// every Write sends one message and ReadMessage returns one.
+type Conn struct {
+	uc   *net.UnixConn
+	kind kind
+	addr Addr
+	peer Credentials // as the kernel recorded it at connect time
+
+	rmu  sync.Mutex
+	pend []byte   // message modes: the unread rest of a piece, or bytes ReceiveFile put back
+	file *os.File // a file that arrived where data was read
+	last bool     // packet: pend is the end of its message
+	fr   frameReader
+	rbuf []byte  // packet: the record buffer, maxPiece bytes
+	rhdr [1]byte // packet: the record's header
+	oob  []byte  // room for one descriptor's SCM_RIGHTS
+
+	wmu sync.Mutex
+}
+
+func newConn(uc *net.UnixConn, k kind, addr Addr) (*Conn, error) {
+	c := &Conn{uc: uc, kind: k, addr: addr, last: true, oob: make([]byte, unix.CmsgSpace(4))}
+	c.fr.c = c
+	err := control(uc, func(fd int) error {
+		var err error
+		c.peer, err = peerCredentials(fd)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the peer's credentials: %w", err)
+	}
+	c.peer = peerOf(c.peer)
+	return c, nil
+}
+
+// credentials returns the peer's credentials, with the user's name looked up
+// if withName.
+func (c *Conn) credentials(withName bool) Credentials {
+	if withName && c.peer.UserName == "" {
+		if u, err := user.LookupId(c.peer.UserID); err == nil {
+			c.peer.UserName = u.Username
+		}
+	}
+	return c.peer
+}
+
+// PeerCredentials returns who is on the other end, as the kernel recorded
+// it when the connection was made: a server's client, or a client's server.
+func (c *Conn) PeerCredentials() (Credentials, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.credentials(true), nil
+}
+
+func (c *Conn) opError(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		// The socket's own addresses may be the temporary name the
+		// listener was bound to: give the real one.
+		op, err = oe.Op, oe.Err
+	}
+	return &net.OpError{Op: op, Net: c.addr.Net, Source: c.addr, Addr: c.addr, Err: err}
+}
+
+// Read reads data. In message mode it returns bytes of one message at a
+// time (the rest of a long message on the next calls) and skips empty
+// messages; a file where data was expected fails it with ErrFileNext.
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.kind == stream {
+		c.rmu.Lock()
+		if len(c.pend) > 0 {
+			n := copy(b, c.pend)
+			c.pend = c.pend[n:]
+			c.rmu.Unlock()
+			return n, nil
+		}
+		c.rmu.Unlock()
+		n, err := c.uc.Read(b)
+		return n, c.opError("read", err)
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for len(c.pend) == 0 {
+		if c.file != nil {
+			return 0, c.opError("read", ErrFileNext)
+		}
+		msg, last, err := c.piece()
+		if err != nil {
+			return 0, c.opError("read", err)
+		}
+		c.pend, c.last = msg, last
+	}
+	n := copy(b, c.pend)
+	if c.pend = c.pend[n:]; len(c.pend) == 0 {
+		c.pend = nil // nil: nothing pending; empty: an empty message
+	}
+	return n, nil
+}
+
+// ReadMessage reads one whole message, of any length, empty ones included
+// (as an empty, non-nil slice); after the peer's CloseWrite or Close it
+// returns io.EOF. Where a file comes first it fails with ErrFileNext and
+// the file waits for ReceiveFile. A message partly read by Read is returned
+// from where Read stopped. In byte-stream mode it fails with
+// errors.ErrUnsupported.
+func (c *Conn) ReadMessage() ([]byte, error) {
+	if c.kind == stream {
+		return nil, c.opError("read", fmt.Errorf("ReadMessage on a byte stream: %w", errors.ErrUnsupported))
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.file != nil {
+		return nil, c.opError("read", ErrFileNext)
+	}
+	// pend may be the record buffer's: copy it out. An empty, non-nil
+	// pend is an empty message.
+	var msg []byte
+	if c.pend != nil {
+		msg = append(make([]byte, 0, len(c.pend)), c.pend...)
+	}
+	c.pend = nil
+	if c.last && msg != nil {
+		return msg, nil
+	}
+	if c.kind == framed {
+		m, err := c.fr.message()
+		if err != nil {
+			return nil, c.opError("read", err)
+		}
+		return m, nil // msg is nil: a framed message is read whole
+	}
+	for started := msg != nil || !c.last; ; started = true {
+		piece, last, err := c.piece()
+		if err != nil {
+			if started && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, c.opError("read", err)
+		}
+		msg = append(msg, piece...) // piece is the record buffer's: copy
+		if last {
+			if msg == nil {
+				msg = []byte{}
+			}
+			return msg, nil
+		}
+	}
+}
+
+// piece reads the next piece of a message: a record (packet), valid until
+// the next piece, or a whole message (framed); and whether it ends its
+// message. A file that comes instead is kept for ReceiveFile and reported
+// as ErrFileNext. Called with rmu held.
+func (c *Conn) piece() ([]byte, bool, error) {
+	if c.kind == framed {
+		m, err := c.fr.message()
+		return m, true, err
+	}
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, maxPiece)
+	}
+	n, oobn, err := c.recvmsg([][]byte{c.rhdr[:], c.rbuf}, c.oob)
+	if err != nil {
+		return nil, false, err
+	}
+	if n == 0 {
+		return nil, false, io.EOF
+	}
+	if fds := rights(c.oob[:oobn]); len(fds) > 0 || c.rhdr[0] == pieceFile {
+		c.file = fileOf(fds)
+		if c.file == nil {
+			return nil, false, errors.New("a file record without a file")
+		}
+		return nil, false, ErrFileNext
+	}
+	if c.rhdr[0] != pieceLast && c.rhdr[0] != pieceMore {
+		return nil, false, fmt.Errorf("bad record header %#x", c.rhdr[0])
+	}
+	return c.rbuf[: n-1 : n-1], c.rhdr[0] == pieceLast, nil
+}
+
+// recvmsg reads one record into bufs on the runtime poller, honouring the
+// read deadline.
+func (c *Conn) recvmsg(bufs [][]byte, oob []byte) (n, oobn int, err error) {
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	rerr := rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, err = unix.RecvmsgBuffers(int(fd), bufs, oob, cmsgCloexec)
+		return err != unix.EAGAIN
+	})
+	if rerr != nil {
+		return 0, 0, rerr
+	}
+	return n, oobn, err
+}
+
+// sendmsg writes one record of bufs, with oob, on the runtime poller.
+func (c *Conn) sendmsg(bufs [][]byte, oob []byte) error {
+	rc, err := c.uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	werr := rc.Write(func(fd uintptr) bool {
+		_, err = unix.SendmsgBuffers(int(fd), bufs, oob, nil, 0)
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		return werr
+	}
+	return err
+}
+
+// rights returns the descriptors an SCM_RIGHTS message in oob carries.
+func rights(oob []byte) []int {
+	if len(oob) == 0 {
+		return nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if f, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds
+}
+
+// fileOf makes a file of the first descriptor and closes the others (one is
+// sent at a time; more is a peer's mistake, never leaked).
+func fileOf(fds []int) *os.File {
+	if len(fds) == 0 {
+		return nil
+	}
+	for _, fd := range fds[1:] {
+		unix.Close(fd)
+	}
+	unix.CloseOnExec(fds[0])
+	return os.NewFile(uintptr(fds[0]), "ipc-received")
+}
+
+// Write writes b. In message mode it sends b as one message; an empty b
+// sends nothing (WriteMessage sends an empty message).
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.kind == stream {
+		n, err := c.uc.Write(b)
+		return n, c.opError("write", err)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if err := c.WriteMessage(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// WriteMessage sends b as exactly one message, an empty one when b is
+// empty. In byte-stream mode it fails with errors.ErrUnsupported.
+func (c *Conn) WriteMessage(b []byte) error {
+	if c.kind == stream {
+		return c.opError("write", fmt.Errorf("WriteMessage on a byte stream: %w", errors.ErrUnsupported))
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.kind == framed {
+		if uint64(len(b)) > maxFramed {
+			return c.opError("write", fmt.Errorf("message of %d bytes exceeds the %d-byte limit", len(b), uint64(maxFramed)))
+		}
+		var hdr [4]byte
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+		bufs := net.Buffers{hdr[:], b}
+		_, err := bufs.WriteTo(c.uc)
+		return c.opError("write", err)
+	}
+	for {
+		n := min(len(b), maxPiece)
+		hdr := [1]byte{pieceLast}
+		if n < len(b) {
+			hdr[0] = pieceMore
+		}
+		if err := c.sendmsg([][]byte{hdr[:], b[:n]}, nil); err != nil {
+			return c.opError("write", err)
+		}
+		b = b[n:]
+		if len(b) == 0 {
+			return nil
+		}
+	}
+}
+
+// SendFile passes f to the peer process, which gets it from ReceiveFile: a
+// new descriptor for the same open file, pipe or socket (SCM_RIGHTS). f
+// stays open here. A privileged process can hand an unprivileged one a file
+// it could not open itself.
+//
+// Ordering: a file travels in order with the data. The receiver must call
+// ReceiveFile where the file comes: after reading everything written before
+// SendFile, before reading anything written after. In message mode a file
+// is an item of its own between messages, and Read or ReadMessage that
+// reaches it fails with ErrFileNext, leaving it for ReceiveFile. In
+// byte-stream mode it travels with one marker byte: ReceiveFile reads that
+// byte, and a Read that reaches it first returns the byte as data and the
+// file is closed, never leaked. A file that is never received is closed
+// with the connection.
+func (c *Conn) SendFile(f *os.File) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.opError("sendfile", control(f, func(fd int) error {
+		oob := unix.UnixRights(fd)
+		switch c.kind {
+		case packet:
+			return c.sendmsg([][]byte{{pieceFile}}, oob)
+		case framed:
+			var hdr [4]byte
+			binary.BigEndian.PutUint32(hdr[:], fileMarker)
+			return c.sendmsg([][]byte{hdr[:]}, oob) // 4 bytes: never written short
+		}
+		return c.sendmsg([][]byte{{0}}, oob)
+	}))
+}
+
+// ReceiveFile returns the file the peer sent with SendFile next. Where data
+// comes first it fails with an error wrapping ErrNoFile and leaves the data
+// for Read (see SendFile's ordering rule). The caller owns the file.
+func (c *Conn) ReceiveFile() (*os.File, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if f := c.file; f != nil {
+		c.file = nil
+		return f, nil
+	}
+	if c.pend != nil || !c.last {
+		return nil, c.opError("receivefile", ErrNoFile)
+	}
+	switch c.kind {
+	case framed:
+		f, err := c.fr.file()
+		return f, c.opError("receivefile", err)
+	case packet:
+		msg, last, err := c.piece()
+		if err == ErrFileNext {
+			f := c.file
+			c.file = nil
+			return f, nil
+		}
+		if err != nil {
+			return nil, c.opError("receivefile", err)
+		}
+		c.pend, c.last = append([]byte{}, msg...), last // out of the record buffer; empty is a message
+		return nil, c.opError("receivefile", ErrNoFile)
+	}
+	var b [1]byte
+	n, oobn, err := c.recvmsg([][]byte{b[:]}, c.oob)
+	if err != nil {
+		return nil, c.opError("receivefile", err)
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	if f := fileOf(rights(c.oob[:oobn])); f != nil {
+		return f, nil
+	}
+	c.pend = append(c.pend, b[0]) // data: Read returns it
+	return nil, c.opError("receivefile", ErrNoFile)
+}
+
+
+// CloseWrite shuts the connection down for writing: the peer reads what was
+// written, then io.EOF (from Read, and from ReadMessage in message mode).
+// Reads go on.
+func (c *Conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.opError("close", c.uc.CloseWrite())
+}
+
+// Close closes the connection; a file received but not taken is closed too.
+func (c *Conn) Close() error {
+	err := c.uc.Close()
+	c.rmu.Lock()
+	if c.file != nil {
+		c.file.Close()
+		c.file = nil
+	}
+	c.fr.closeFiles()
+	c.rmu.Unlock()
+	return err
+}
+
+// LocalAddr returns the socket's path.
+func (c *Conn) LocalAddr() net.Addr { return c.addr }
+
+// RemoteAddr returns the socket's path: both ends share it.
+func (c *Conn) RemoteAddr() net.Addr { return c.addr }
+
+// SetDeadline sets the read and write deadlines (net.Conn).
+func (c *Conn) SetDeadline(t time.Time) error { return c.uc.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline (net.Conn).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.uc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline (net.Conn).
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadline(t) }
+
+// SyscallConn returns the socket's raw connection (syscall.Conn). Reading
+// or writing through it in message mode puts the connection out of step.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.uc.SyscallConn() }
+
+// frameReader reads the framing off a stream socket, keeping the
+// descriptors that arrive with the bytes until their markers are read.
+type frameReader struct {
+	c   *Conn
+	buf []byte // read but not yet parsed: buf[r:w]
+	r   int
+	fds []int // received, waiting for their markers, in order
+}
+
+// fill reads more bytes, and any descriptors with them.
+func (f *frameReader) fill() error {
+	if f.buf == nil {
+		f.buf = make([]byte, 0, maxPiece)
+	}
+	if f.r > 0 {
+		n := copy(f.buf, f.buf[f.r:])
+		f.buf, f.r = f.buf[:n], 0
+	}
+	if len(f.buf) == cap(f.buf) {
+		f.buf = append(f.buf, 0)[:len(f.buf)]
+	}
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, err := f.c.recvmsg([][]byte{f.buf[len(f.buf):cap(f.buf)]}, oob)
+	if err != nil {
+		return err
+	}
+	f.fds = append(f.fds, rights(oob[:oobn])...)
+	if n == 0 {
+		return io.EOF
+	}
+	f.buf = f.buf[:len(f.buf)+n]
+	return nil
+}
+
+// need reads until n bytes are buffered. io.EOF before any is the end;
+// after some, io.ErrUnexpectedEOF.
+func (f *frameReader) need(n int) error {
+	for len(f.buf)-f.r < n {
+		had := len(f.buf) - f.r
+		if err := f.fill(); err != nil {
+			if err == io.EOF && had > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// header returns the next frame's length without consuming it.
+func (f *frameReader) header() (uint32, error) {
+	if err := f.need(4); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(f.buf[f.r:]), nil
+}
+
+// message reads the next message. A file marker is not consumed: it fails
+// with ErrFileNext and stays for file.
+func (f *frameReader) message() ([]byte, error) {
+	size, err := f.header()
+	if err != nil {
+		return nil, err
+	}
+	if size == fileMarker {
+		return nil, ErrFileNext
+	}
+	f.r += 4
+	msg := make([]byte, size)
+	n := copy(msg, f.buf[f.r:])
+	f.r += n
+	for n < len(msg) {
+		// Straight into the message: a long one does not pass through
+		// the buffer.
+		oob := make([]byte, unix.CmsgSpace(4*4))
+		k, oobn, err := f.c.recvmsg([][]byte{msg[n:]}, oob)
+		if err != nil {
+			return nil, err
+		}
+		f.fds = append(f.fds, rights(oob[:oobn])...)
+		if k == 0 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		n += k
+	}
+	return msg, nil
+}
+
+// file reads the next frame, which must be a file marker, and returns its
+// file. Data that comes instead is left unread.
+func (f *frameReader) file() (*os.File, error) {
+	size, err := f.header()
+	if err != nil {
+		return nil, err
+	}
+	if size != fileMarker {
+		return nil, ErrNoFile
+	}
+	f.r += 4
+	if len(f.fds) == 0 {
+		return nil, errors.New("a file marker without a file")
+	}
+	fd := f.fds[0]
+	f.fds = f.fds[1:]
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "ipc-received"), nil
+}
+
+// closeFiles closes descriptors received but never taken.
+func (f *frameReader) closeFiles() {
+	for _, fd := range f.fds {
+		unix.Close(fd)
+	}
+	f.fds = nil
+}
+
+var (
+	_ net.Conn     = (*Conn)(nil)
+	_ syscall.Conn = (*Conn)(nil)
+)

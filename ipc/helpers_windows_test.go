@@ -1,0 +1,38 @@
+package ipc
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/conduit-ipc/conduit/internal/winsec"
+	"golang.org/x/sys/windows"
+)
+
+func myUserID(t testing.TB) string {
+	t.Helper()
+	u, err := winsec.CurrentUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// otherUserID is a SID no test runs as.
+const otherUserID = "S-1-5-21-1-2-3-1001"
+
+// framings are the ways message mode runs here: named-pipe message mode.
+func framings() []string { return []string{"native"} }
+
+func useFraming(testing.TB, string) {}
+
+// fakePeer makes every peer read as cred for one test.
+func fakePeer(t testing.TB, cred Credentials) {
+	hook := func(Credentials) Credentials { return cred }
+	testHookPeer.Store(&hook)
+	t.Cleanup(func() { testHookPeer.Store(nil) })
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, windows.ERROR_BROKEN_PIPE) || errors.Is(err, windows.ERROR_NO_DATA) ||
+		errors.Is(err, windows.ERROR_PIPE_NOT_CONNECTED)
+}

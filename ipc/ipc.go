@@ -1,0 +1,276 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// Config configures Listen and Dial. Its zero value is the safe default:
+// byte-stream connections, the default backlog, and the current user alone on
+// both ends.
+type Config struct {
+	// MessageMode keeps message boundaries: every Write is one message and
+	// ReadMessage returns whole messages. Unix: SOCK_SEQPACKET on Linux and
+	// FreeBSD, a length-prefixed framing over SOCK_STREAM on macOS; Windows:
+	// a message-type pipe (FILE_PIPE_MESSAGE_TYPE). Both ends must agree.
+	// Default: a byte stream, which other programs' sockets and pipes speak.
+	MessageMode bool
+
+	// Backlog is how many connections may wait for Accept: listen(2)'s
+	// backlog on Unix (default: the system's SOMAXCONN), the listener's
+	// backlog of pipe instances on Windows (default 4, see
+	// namedpipe.ListenConfig.Backlog).
+	Backlog int
+
+	// AllowGroup admits the members of a group besides the current user: a
+	// Unix group name, or a Windows group name or SID string. Unix: the
+	// socket's group and mode 0660; Windows: the pipe's DACL grants the
+	// group read and write (namedpipe.ClientAccess), not the right to create
+	// instances. The peer check admits members of the group. A short name's
+	// socket lies in the user's private directory, which no one else can
+	// reach: with AllowGroup, give a path. Security: every member may
+	// connect; narrow it with Authorize.
+	AllowGroup string
+
+	// AllowOtherUsers admits every local user: socket mode 0666 on Unix, a
+	// DACL granting read and write to Authenticated Users on Windows, and no
+	// peer check. With a short name on Unix it fails, as for AllowGroup. On
+	// Dial it accepts a server run by any user (a service's). Security: any
+	// local program may connect; use Authorize to choose.
+	AllowOtherUsers bool
+
+	// Authorize, when set, is called with the peer's credentials after the
+	// built-in check has admitted it: by Accept for each client, before
+	// Accept returns it (a refused client is closed and never returned), and
+	// by Dial for the server (a refused server fails Dial with its error).
+	// This is how a root or SYSTEM service admits some users: set
+	// AllowOtherUsers and decide here.
+	Authorize func(Credentials) error
+
+	// WaitForServer makes Dial wait, until its context ends, for a name that
+	// no server listens on yet, instead of failing at once with an error
+	// matching fs.ErrNotExist.
+	WaitForServer bool
+}
+
+// Credentials identify the process on the other end of a connection.
+type Credentials struct {
+	// PID is the peer's process ID: SO_PEERCRED (Linux), LOCAL_PEERPID
+	// (macOS), the xucred's (FreeBSD 13 and later; else 0), or the pipe's
+	// client or server process ID (Windows).
+	PID int
+	// UserID is the peer's user: the uid in decimal on Unix, the SID string
+	// on Windows (the client's token, or the pipe owner for a server).
+	UserID string
+	// GroupIDs are the peer's groups where the OS says: gids in decimal on
+	// Unix (SO_PEERGROUPS on Linux 4.13 and later, else the primary group;
+	// the xucred's on macOS and FreeBSD), group SIDs from a Windows client's
+	// token; nil for a Windows server.
+	GroupIDs []string
+	// UserName is the user's name, if it can be looked up ("" if not).
+	UserName string
+}
+
+// String describes the credentials for errors and logs.
+func (c Credentials) String() string {
+	s := "user " + c.UserID
+	if c.UserName != "" {
+		s += " (" + c.UserName + ")"
+	}
+	if c.PID != 0 {
+		s += fmt.Sprintf(", pid %d", c.PID)
+	}
+	return s
+}
+
+// PeerError is the error of a peer that the access check refused. It
+// matches fs.ErrPermission.
+type PeerError struct {
+	Peer Credentials
+	Want string // who is admitted
+	Err  error  // Authorize's error, if it refused
+}
+
+func (e *PeerError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("peer %v refused: %v", e.Peer, e.Err)
+	}
+	return fmt.Sprintf("peer %v refused: only %s may connect", e.Peer, e.Want)
+}
+
+func (e *PeerError) Is(target error) bool { return target == fs.ErrPermission }
+func (e *PeerError) Unwrap() error        { return e.Err }
+
+// testHookPeer, when set, replaces the credentials read of every peer.
+var testHookPeer atomic.Pointer[func(Credentials) Credentials]
+
+// peerOf returns the peer's credentials as read, or as the test hook has
+// them.
+func peerOf(read Credentials) Credentials {
+	if h := testHookPeer.Load(); h != nil {
+		return (*h)(read)
+	}
+	return read
+}
+
+// identity is who this process is, for the peer check.
+type identity struct {
+	user  string // UserID of this process
+	group string // the ID of Config.AllowGroup, "" if none
+}
+
+// admit applies the built-in check, then Authorize, to a peer.
+func (c *Config) admit(peer Credentials, self identity) error {
+	ok := c.AllowOtherUsers || peer.UserID == self.user
+	if !ok && self.group != "" {
+		for _, g := range peer.GroupIDs {
+			if g == self.group {
+				ok = true
+				break
+			}
+		}
+	}
+	if !ok {
+		want := "user " + self.user
+		if self.group != "" {
+			want += " and members of group " + self.group
+		}
+		return &PeerError{Peer: peer, Want: want}
+	}
+	if c.Authorize != nil {
+		if err := c.Authorize(peer); err != nil {
+			return &PeerError{Peer: peer, Err: err}
+		}
+	}
+	return nil
+}
+
+// Addr is an ipc address: a socket's path or a pipe's \\.\pipe\ name.
+type Addr struct {
+	Net  string // "unix", "unixpacket" or "pipe"
+	Path string
+}
+
+// Network returns "unix", "unixpacket" or "pipe".
+func (a Addr) Network() string { return a.Net }
+
+// String returns the path.
+func (a Addr) String() string { return a.Path }
+
+// Listen listens on name with the zero Config.
+func Listen(name string) (*Listener, error) {
+	var c Config
+	return c.Listen(name)
+}
+
+// Dial connects to name with the zero Config.
+func Dial(ctx context.Context, name string) (*Conn, error) {
+	var c Config
+	return c.Dial(ctx, name)
+}
+
+// Dialer returns a function that dials name whatever address it is asked
+// for, in the shape of http.Transport's DialContext:
+//
+//	client := &http.Client{Transport: &http.Transport{DialContext: cfg.Dialer("myapp")}}
+func (c *Config) Dialer(name string) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		conn, err := c.Dial(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// DialAddress dials an address in any form ParseAddress accepts, with the
+// zero Config. Its shape is grpc.WithContextDialer's:
+//
+//	grpc.NewClient("passthrough:///unix:///run/myapp.sock", grpc.WithContextDialer(ipc.DialAddress), ...)
+func DialAddress(ctx context.Context, address string) (net.Conn, error) {
+	name, err := ParseAddress(address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network(), Err: err}
+	}
+	var c Config
+	conn, err := c.Dial(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+var (
+	// ErrFileNext is wrapped by the error of a read that found a file
+	// where it expected data: call ReceiveFile.
+	ErrFileNext = errors.New("a file comes next: call ReceiveFile")
+	// ErrNoFile is wrapped by ReceiveFile's error when data comes next.
+	ErrNoFile = errors.New("data comes next, not a file")
+)
+
+// ErrInvalidConfig is wrapped by the error of a Config that cannot be used
+// as it is, or with that name.
+var ErrInvalidConfig = errors.New("invalid ipc configuration")
+
+// ErrUnsupportedAddress is wrapped by ParseAddress's error for an address
+// of a kind this OS has not (npipe: on Unix, unix: on Windows) or does not
+// know.
+var ErrUnsupportedAddress = errors.New("unsupported address")
+
+// ParseAddress turns an address in the forms other programs use into a
+// name for Listen and Dial:
+//   - unix:///run/app.sock and unix:/run/app.sock: the absolute path;
+//     unix:relative/app.sock and unix:app.sock: the relative path, as gRPC
+//     reads them (Unix only);
+//   - npipe:////./pipe/name and npipe://./pipe/name: \\.\pipe\name, as
+//     Docker writes them (Windows only);
+//   - anything else, without a scheme: a name or path, unchanged.
+func ParseAddress(address string) (string, error) {
+	scheme, rest, ok := strings.Cut(address, ":")
+	if !ok || strings.ContainsAny(scheme, `/\.`) || len(scheme) < 2 {
+		return address, nil // no scheme (C:\... on Windows has a 1-letter one)
+	}
+	switch strings.ToLower(scheme) {
+	case "unix":
+		if windowsOS {
+			break
+		}
+		if strings.HasPrefix(rest, "//") {
+			// unix://host/path: only an empty host is local.
+			host, path, _ := strings.Cut(rest[2:], "/")
+			if host != "" {
+				return "", fmt.Errorf("%w: %q: a unix: address names no host", ErrUnsupportedAddress, address)
+			}
+			rest = "/" + path
+		}
+		if rest == "" || rest == "/" {
+			return "", fmt.Errorf("%w: %q: no path", ErrUnsupportedAddress, address)
+		}
+		if !strings.Contains(rest, "/") {
+			rest = "./" + rest // a path, not a short name
+		}
+		return rest, nil
+	case "npipe":
+		if !windowsOS {
+			break
+		}
+		p := strings.TrimPrefix(rest, "//")
+		p = strings.ReplaceAll(p, "/", `\`)
+		if !strings.HasPrefix(p, `\\`) {
+			p = `\\` + p
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnsupportedAddress, address)
+}
+
+// pathError is the error of a name that cannot be used.
+func pathError(op, path string, err error) error {
+	return &os.PathError{Op: op, Path: path, Err: err}
+}

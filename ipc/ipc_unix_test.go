@@ -1,0 +1,310 @@
+//go:build linux || darwin || freebsd
+
+package ipc
+
+import (
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// privateDirFor points the runtime directory at a fresh temporary
+// directory for one test, and returns where conduit-<uid> goes.
+func privateDirFor(t *testing.T) string {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	return filepath.Join(tmp, "conduit-"+strconv.Itoa(os.Getuid()))
+}
+
+func TestRuntimeDirCreated(t *testing.T) {
+	dir := privateDirFor(t)
+	l, err := Listen("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got, want := l.Addr().String(), filepath.Join(dir, "app.sock"); got != want {
+		t.Fatalf("Addr %s, want %s", got, want)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("runtime directory %v, %v; want a directory of mode 0700", fi.Mode(), err)
+	}
+	if fi, err := os.Lstat(l.Addr().String()); err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&fs.ModeSocket == 0 {
+		t.Fatalf("socket %v, %v; want a socket of mode 0600", fi.Mode(), err)
+	}
+}
+
+// A conduit-<uid> directory that is not private is refused, not used.
+func TestRuntimeDirRefused(t *testing.T) {
+	for name, setup := range map[string]func(t *testing.T, dir string){
+		"group and other access": func(t *testing.T, dir string) {
+			os.Mkdir(dir, 0o755)
+			os.Chmod(dir, 0o755) // whatever the umask
+		},
+		"a symbolic link": func(t *testing.T, dir string) {
+			real := filepath.Join(filepath.Dir(dir), "elsewhere")
+			os.Mkdir(real, 0o700)
+			if err := os.Symlink(real, dir); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"a file": func(t *testing.T, dir string) {
+			os.WriteFile(dir, nil, 0o600)
+		},
+		"another owner": func(t *testing.T, dir string) {
+			if os.Getuid() != 0 {
+				t.Skip("making a directory another user's takes root")
+			}
+			os.Mkdir(dir, 0o700)
+			if err := os.Chown(dir, 54321, 54321); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := privateDirFor(t)
+			setup(t, dir)
+			for _, op := range []string{"listen", "dial"} {
+				var err error
+				if op == "listen" {
+					var l *Listener
+					if l, err = Listen("app"); err == nil {
+						l.Close()
+					}
+				} else {
+					_, err = Dial(t.Context(), "app")
+				}
+				if !errors.Is(err, fs.ErrPermission) {
+					t.Errorf("%s in a runtime directory that is %s = %v, want fs.ErrPermission", op, name, err)
+				}
+			}
+		})
+	}
+}
+
+// $XDG_RUNTIME_DIR is used when it is private, and passed over when not.
+func TestXDGRuntimeDir(t *testing.T) {
+	fallback := privateDirFor(t)
+	xdg := t.TempDir()
+	os.Chmod(xdg, 0o700)
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	if p, _, err := socketPath("app"); err != nil || p != filepath.Join(xdg, "app.sock") {
+		t.Fatalf("with a private XDG_RUNTIME_DIR: %q, %v", p, err)
+	}
+	os.Chmod(xdg, 0o755)
+	if p, _, err := socketPath("app"); err != nil || p != filepath.Join(fallback, "app.sock") {
+		t.Fatalf("with an XDG_RUNTIME_DIR open to others: %q, %v; want the fallback", p, err)
+	}
+}
+
+// staleSocket leaves a socket file at path that nothing accepts on, as a
+// server that died does.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+}
+
+func TestStaleSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	staleSocket(t, path)
+	if _, err := Dial(t.Context(), path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Dial of a stale socket = %v, want fs.ErrNotExist", err)
+	}
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := Dial(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// A live socket of another program, or a file that is not a socket, is
+// left alone.
+func TestNameTaken(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.sock")
+	ln, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if l, err := Listen(live); !errors.Is(err, fs.ErrExist) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("Listen on a live socket = %v, want fs.ErrExist", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("keep"), 0o600)
+	if l, err := Listen(file); !errors.Is(err, fs.ErrExist) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("Listen on a file = %v, want fs.ErrExist", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Fatalf("the file is now %q, %v", b, err)
+	}
+	if _, err := net.Dial("unix", live); err != nil {
+		t.Fatalf("the live socket no longer answers: %v", err)
+	}
+}
+
+// Listeners racing for one name: exactly one wins, the others get
+// fs.ErrExist, and the winner's socket survives them.
+func TestListenRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "race.sock")
+	staleSocket(t, path) // each contender would like to clear it
+	const n = 8
+	var wg sync.WaitGroup
+	results := make(chan any, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := Listen(path)
+			if err != nil {
+				results <- err
+				return
+			}
+			results <- l
+		}()
+	}
+	wg.Wait()
+	close(results)
+	var winners []*Listener
+	for r := range results {
+		switch r := r.(type) {
+		case *Listener:
+			winners = append(winners, r)
+		case error:
+			if !errors.Is(r, fs.ErrExist) {
+				t.Errorf("a losing Listen = %v, want fs.ErrExist", r)
+			}
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d listeners won", len(winners))
+	}
+	defer winners[0].Close()
+	go func() {
+		if c, err := winners[0].Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := Dial(t.Context(), path)
+	if err != nil {
+		t.Fatalf("the winner's socket: %v", err)
+	}
+	c.Close()
+}
+
+// Close removes the socket file only if it is still its own.
+func TestCloseLeavesOthersSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	l.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("Close removed a socket that was not its own: %v", err)
+	}
+	l2, err := Listen(filepath.Join(t.TempDir(), "t.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := l2.Addr().String()
+	l2.Close()
+	if _, err := os.Lstat(p2); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Close left its own socket: %v", err)
+	}
+}
+
+// The socket's mode and group follow the Config; a short name refuses to
+// admit others, whose way into the private directory is shut.
+func TestSocketAccess(t *testing.T) {
+	dir := t.TempDir()
+	g := strconv.Itoa(os.Getgid())
+	for _, c := range []struct {
+		cfg  Config
+		mode os.FileMode
+	}{
+		{Config{}, 0o600},
+		{Config{AllowGroup: g}, 0o660},
+		{Config{AllowOtherUsers: true}, 0o666},
+	} {
+		path := filepath.Join(dir, strconv.Itoa(int(c.mode))+".sock")
+		l, err := c.cfg.Listen(path)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.cfg, err)
+		}
+		fi, err := os.Lstat(path)
+		l.Close()
+		if err != nil || fi.Mode().Perm() != c.mode || strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Gid)) != g {
+			t.Errorf("%+v: socket mode %v, %v; want %v, group %s", c.cfg, fi.Mode().Perm(), err, c.mode, g)
+		}
+		if l, err := c.cfg.Listen(testName()); c.mode != 0o600 && !errors.Is(err, ErrInvalidConfig) {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("%+v with a short name = %v, want ErrInvalidConfig", c.cfg, err)
+		} else if err == nil {
+			l.Close()
+		}
+	}
+}
+
+// A member of AllowGroup is admitted, as the peer's groups say.
+func TestAllowGroupAdmits(t *testing.T) {
+	fakePeer(t, Credentials{UserID: otherUserID, GroupIDs: []string{"777", "4711"}})
+	path := filepath.Join(t.TempDir(), "g.sock")
+	cfg := Config{AllowGroup: "4711"}
+	l, err := cfg.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.AcceptIPC(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := cfg.Dial(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Dial, the server a member of the group: %v", err)
+	}
+	c.Close()
+	other := Config{AllowGroup: "4712"}
+	if _, err := other.Dial(t.Context(), path); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Dial, the server no member = %v, want fs.ErrPermission", err)
+	}
+}

@@ -1,0 +1,625 @@
+package ipc
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/conduit-ipc/conduit/internal/winsec"
+	"github.com/conduit-ipc/conduit/namedpipe"
+	"golang.org/x/sys/windows"
+)
+
+const windowsOS = true
+
+// network is the Net of Windows addresses.
+func network() string { return "pipe" }
+
+// localSystem is LocalSystem's SID: the account Windows services run as,
+// which may open any process.
+const localSystem = "S-1-5-18"
+
+// Listener is a named-pipe listener. Accept returns only clients that the
+// Config admits.
+type Listener struct {
+	cfg  Config
+	self identity
+	l    *namedpipe.Listener
+	addr Addr
+}
+
+// windowsIdentity returns who this process is, and the SID of AllowGroup.
+func (c *Config) windowsIdentity() (identity, error) {
+	user, err := winsec.CurrentUser()
+	if err != nil {
+		return identity{}, err
+	}
+	self := identity{user: user}
+	if c.AllowGroup != "" {
+		sid, err := groupSID(c.AllowGroup)
+		if err != nil {
+			return self, fmt.Errorf("%w: AllowGroup %q: %w", ErrInvalidConfig, c.AllowGroup, err)
+		}
+		self.group = sid
+	}
+	return self, nil
+}
+
+// groupSID returns the SID string of a group given by name or SID.
+func groupSID(g string) (string, error) {
+	if strings.HasPrefix(strings.ToUpper(g), "S-") {
+		sid, err := windows.StringToSid(g)
+		if err != nil {
+			return "", err
+		}
+		return sid.String(), nil
+	}
+	sid, _, _, err := windows.LookupSID("", g)
+	if err != nil {
+		return "", err
+	}
+	return sid.String(), nil
+}
+
+// Listen creates the pipe and listens on it (namedpipe.ListenConfig), with a
+// DACL for the current user alone by default (CurrentUserOnly); AllowGroup
+// and AllowOtherUsers (Authenticated Users) add read and write access for
+// others, never the right to create instances (namedpipe.ClientAccess). A
+// name in use fails with an error matching fs.ErrExist. Errors are
+// *net.OpError.
+func (c *Config) Listen(name string) (*Listener, error) {
+	fail := func(err error) (*Listener, error) {
+		var pe *os.PathError
+		path := name
+		if errors.As(err, &pe) {
+			path, err = pe.Path, pe.Err
+		}
+		return nil, &net.OpError{Op: "listen", Net: "pipe", Addr: Addr{"pipe", path}, Err: err}
+	}
+	self, err := c.windowsIdentity()
+	if err != nil {
+		return fail(err)
+	}
+	lc := namedpipe.ListenConfig{MessageMode: c.MessageMode, Backlog: c.Backlog}
+	if c.AllowGroup == "" && !c.AllowOtherUsers {
+		lc.CurrentUserOnly = true
+	} else {
+		sddl := "O:" + self.user + "D:P(A;;GA;;;" + self.user + ")"
+		if self.group != "" {
+			sddl += "(A;;" + namedpipe.ClientAccessSDDL + ";;;" + self.group + ")"
+		}
+		if c.AllowOtherUsers {
+			sddl += "(A;;" + namedpipe.ClientAccessSDDL + ";;;AU)"
+		}
+		lc.SecurityDescriptor = sddl
+	}
+	l, err := lc.Listen(name)
+	if err != nil {
+		return fail(err)
+	}
+	return &Listener{cfg: *c, self: self, l: l, addr: Addr{"pipe", l.Addr().String()}}, nil
+}
+
+// Accept waits for the next admitted client and returns it as a net.Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptIPC()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptIPC waits for the next client that the Config admits (the built-in
+// check, then Authorize) and returns it. Refused clients are closed and
+// never returned. After Close it returns an error wrapping net.ErrClosed.
+func (l *Listener) AcceptIPC() (*Conn, error) {
+	for {
+		pc, err := l.l.AcceptPipe()
+		if err != nil {
+			return nil, err
+		}
+		c := newConn(pc, l.addr, l.cfg.MessageMode)
+		c.peer, err = clientCredentials(pc)
+		if err == nil {
+			c.peer = peerOf(c.peer)
+			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
+		}
+		if err != nil {
+			pc.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// Close stops listening; connections already accepted stay open.
+func (l *Listener) Close() error { return l.l.Close() }
+
+// Addr returns the pipe's \\.\pipe\ path.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// SyscallConn returns a raw connection to one of the pipe's listening
+// instances (namedpipe.Listener.SyscallConn).
+func (l *Listener) SyscallConn() (syscall.RawConn, error) { return l.l.SyscallConn() }
+
+// Dial connects to the pipe name (namedpipe.DialConfig, waiting for a busy
+// pipe until ctx ends). The server must pass the Config's check, on the
+// pipe's owner (by default: this user), and Authorize. Errors are
+// *net.OpError.
+func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
+	fail := func(path string, err error) (*Conn, error) {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			path, err = pe.Path, pe.Err
+		}
+		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: Addr{"pipe", path}, Err: err}
+	}
+	self, err := c.windowsIdentity()
+	if err != nil {
+		return fail(name, err)
+	}
+	dc := namedpipe.DialConfig{WaitForServer: c.WaitForServer}
+	pc, err := dc.Dial(ctx, name)
+	if err != nil {
+		return fail(name, err)
+	}
+	addr := Addr{"pipe", pc.RemoteAddr().String()}
+	cn := newConn(pc, addr, c.MessageMode)
+	cn.peer, err = serverCredentials(pc)
+	if err == nil {
+		cn.peer = peerOf(cn.peer)
+		err = c.admit(cn.credentials(c.Authorize != nil), self)
+	}
+	if err != nil {
+		pc.Close()
+		return fail(addr.Path, err)
+	}
+	return cn, nil
+}
+
+// clientCredentials identifies a server connection's client: its process
+// from the pipe, its user and groups from its token, read while
+// impersonating it (the client allowed at least Identification, as Dial
+// does by default). Windows may refuse to impersonate a client that has
+// written nothing yet; then the token is read from the client's process,
+// which is opened before the pipe is checked to be still connected, so that
+// a client that left cannot have its PID taken by another process in
+// between.
+func clientCredentials(pc *namedpipe.Conn) (Credentials, error) {
+	pid, err := pc.ClientProcessID()
+	if err != nil {
+		return Credentials{}, err
+	}
+	cred := Credentials{PID: int(pid)}
+	err = pc.Impersonate(func() error {
+		var t windows.Token
+		if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &t); err != nil {
+			return err
+		}
+		defer t.Close()
+		return fromToken(t, &cred)
+	})
+	if err == nil {
+		return cred, nil
+	}
+	proc, perr := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if perr != nil {
+		return cred, fmt.Errorf("identifying the client: %w (and opening its process: %w)", err, perr)
+	}
+	defer windows.CloseHandle(proc)
+	var t windows.Token
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &t); err != nil {
+		return cred, fmt.Errorf("identifying the client: %w", err)
+	}
+	defer t.Close()
+	if err := fromToken(t, &cred); err != nil {
+		return cred, err
+	}
+	if info, err := pc.Info(); err != nil || info.State != namedpipe.StateConnected {
+		return cred, fmt.Errorf("the client left while it was identified: %w", net.ErrClosed)
+	}
+	return cred, nil
+}
+
+// fromToken fills cred's user and enabled groups from a token.
+func fromToken(t windows.Token, cred *Credentials) error {
+	u, err := t.GetTokenUser()
+	if err != nil {
+		return err
+	}
+	cred.UserID = u.User.Sid.String()
+	g, err := t.GetTokenGroups()
+	if err != nil {
+		return err
+	}
+	for _, sa := range g.AllGroups() {
+		if sa.Attributes&windows.SE_GROUP_ENABLED != 0 {
+			cred.GroupIDs = append(cred.GroupIDs, sa.Sid.String())
+		}
+	}
+	return nil
+}
+
+// serverCredentials identifies a client connection's server: its process
+// from the pipe, its user as the pipe's owner (the server's Listen sets the
+// owner; conduit's to the server's user).
+func serverCredentials(pc *namedpipe.Conn) (Credentials, error) {
+	pid, err := pc.ServerProcessID()
+	if err != nil {
+		return Credentials{}, err
+	}
+	cred := Credentials{PID: int(pid)}
+	err = rawControl(pc, func(h windows.Handle) error {
+		sd, err := windows.GetSecurityInfo(h, windows.SE_KERNEL_OBJECT, windows.OWNER_SECURITY_INFORMATION)
+		if err != nil {
+			return err
+		}
+		owner, _, err := sd.Owner()
+		if err != nil {
+			return err
+		}
+		cred.UserID = owner.String()
+		return nil
+	})
+	return cred, err
+}
+
+// rawControl runs fn with the connection's handle.
+func rawControl(sc syscall.Conn, fn func(h windows.Handle) error) error {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(windows.Handle(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// Conn is a connection to a peer over a named pipe. It implements
+// net.Conn; in message mode every Write sends one message and ReadMessage
+// returns one.
+type Conn struct {
+	pc      *namedpipe.Conn
+	addr    Addr
+	message bool
+	peer    Credentials
+
+	rmu  sync.Mutex
+	pend []byte         // the unread rest of a message (message mode) or bytes ReceiveFile read (byte mode)
+	file windows.Handle // a file that came where data was read, 0 if none
+
+	wmu sync.Mutex
+}
+
+func newConn(pc *namedpipe.Conn, addr Addr, message bool) *Conn {
+	return &Conn{pc: pc, addr: addr, message: message}
+}
+
+func (c *Conn) credentials(withName bool) Credentials {
+	if withName && c.peer.UserName == "" {
+		if sid, err := windows.StringToSid(c.peer.UserID); err == nil {
+			if account, domain, _, err := sid.LookupAccount(""); err == nil {
+				c.peer.UserName = account
+				if domain != "" {
+					c.peer.UserName = domain + `\` + account
+				}
+			}
+		}
+	}
+	return c.peer
+}
+
+// PeerCredentials returns who is on the other end: a server's client (its
+// process and token), or a client's server (its process and the pipe's
+// owner).
+func (c *Conn) PeerCredentials() (Credentials, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.credentials(true), nil
+}
+
+func (c *Conn) opError(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "pipe", Source: c.addr, Addr: c.addr, Err: err}
+}
+
+// Read reads data. In message mode it returns bytes of one message at a
+// time (the rest of a long message on the next calls) and skips empty
+// messages; a file where data was expected fails it with ErrFileNext. A
+// peer's CloseWrite reads as io.EOF.
+func (c *Conn) Read(b []byte) (int, error) {
+	c.rmu.Lock()
+	if !c.message && len(c.pend) == 0 {
+		c.rmu.Unlock()
+		return c.pc.Read(b)
+	}
+	defer c.rmu.Unlock()
+	for len(c.pend) == 0 {
+		m, err := c.next()
+		if err != nil {
+			return 0, err
+		}
+		if len(m) == 0 {
+			return 0, io.EOF // the zero-length message: CloseWrite's end of stream
+		}
+		c.pend = m
+	}
+	n := copy(b, c.pend)
+	if c.pend = c.pend[n:]; len(c.pend) == 0 {
+		c.pend = nil
+	}
+	return n, nil
+}
+
+// next reads the next message; a file's marker is kept for ReceiveFile and
+// reported as ErrFileNext. Called with rmu held.
+func (c *Conn) next() ([]byte, error) {
+	if c.file != 0 {
+		return nil, c.opError("read", ErrFileNext)
+	}
+	m, err := c.pc.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := marker(m); ok {
+		if err := c.trustPush(); err != nil {
+			return nil, c.opError("read", err)
+		}
+		c.file = h
+		return nil, c.opError("read", ErrFileNext)
+	}
+	return m, nil
+}
+
+// ReadMessage reads one whole message, of any length, empty ones included
+// (as an empty, non-nil slice). Where a file comes first it fails with
+// ErrFileNext and the file waits for ReceiveFile. On Windows the end of
+// stream that the peer's CloseWrite sends is itself a zero-length message
+// (the named-pipe convention), so ReadMessage returns it as an empty
+// message; io.EOF comes once the peer has closed. In byte-stream mode it
+// fails with errors.ErrUnsupported.
+func (c *Conn) ReadMessage() ([]byte, error) {
+	if !c.message {
+		return nil, c.opError("read", fmt.Errorf("ReadMessage on a byte stream: %w", errors.ErrUnsupported))
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.pend != nil {
+		m := c.pend
+		c.pend = nil
+		return m, nil
+	}
+	return c.next()
+}
+
+// Write writes b; in message mode as one message. An empty b sends nothing.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.pc.Write(b)
+}
+
+// WriteMessage sends b as exactly one message, an empty one when b is
+// empty (which the peer's Read takes for the end of the stream). In
+// byte-stream mode it fails with errors.ErrUnsupported.
+func (c *Conn) WriteMessage(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.pc.WriteMessage(b)
+}
+
+// CloseWrite ends this side's stream in message mode (the zero-length
+// message); reads go on. A byte-mode pipe has no way to, and it fails with
+// errors.ErrUnsupported there.
+func (c *Conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.pc.CloseWrite()
+}
+
+// The marker that carries a file: magic, then the handle's value in the
+// receiving process, little-endian.
+var fileMagic = [16]byte([]byte("\x00conduit-ipc\x00fd\x00"))
+
+const markerLen = len(fileMagic) + 8
+
+func marker(m []byte) (windows.Handle, bool) {
+	if len(m) != markerLen || !bytes.Equal(m[:len(fileMagic)], fileMagic[:]) {
+		return 0, false
+	}
+	return windows.Handle(binary.LittleEndian.Uint64(m[len(fileMagic):])), true
+}
+
+// trustPush checks that the peer may hand this process handles: a handle
+// value comes from the peer, and only a peer that can open this process
+// (the same user, or LocalSystem) could have put a handle there; from any
+// other, the value may name one of this process's own handles.
+func (c *Conn) trustPush() error {
+	me, err := winsec.CurrentUser()
+	if err != nil {
+		return err
+	}
+	if c.peer.UserID == me || c.peer.UserID == localSystem {
+		return nil
+	}
+	return fmt.Errorf("%w: a file from %v, who cannot open this process, is refused", fs.ErrPermission, c.peer)
+}
+
+// SendFile passes f to the peer process, which gets it from ReceiveFile: a
+// new handle for the same file, pipe or socket, duplicated into the peer's
+// process (whose ID the pipe reports), so this process must be able to open
+// it with PROCESS_DUP_HANDLE: the same user, or a more privileged one (a
+// service can hand a file to a user's client; a user's process cannot hand
+// one to a service). f stays open here.
+//
+// Ordering: a file travels in order with the data, as a marker. The
+// receiver must call ReceiveFile where the file comes. In message mode the
+// marker is a message of its own, and Read or ReadMessage that reaches it
+// fails with ErrFileNext, leaving it for ReceiveFile; a file the receiver
+// never takes is closed in its process when it closes the connection. In
+// byte-stream mode the marker is 24 bytes of the stream that Read returns as
+// data, and a file never taken stays open in the receiving process until it
+// exits: use message mode to pass files to a peer that may not take them.
+func (c *Conn) SendFile(f *os.File) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	proc, err := windows.OpenProcess(windows.PROCESS_DUP_HANDLE, false, uint32(c.peer.PID))
+	if err != nil {
+		return c.opError("sendfile", fmt.Errorf("opening the peer's process to hand it the file: %w", err))
+	}
+	defer windows.CloseHandle(proc)
+	// The peer's PID is the one the pipe reported at connect time; the
+	// process opened is the peer only while the pipe is still connected.
+	if info, err := c.pc.Info(); err != nil || info.State != namedpipe.StateConnected {
+		return c.opError("sendfile", fmt.Errorf("the peer has left: %w", net.ErrClosed))
+	}
+	var remote windows.Handle
+	err = rawControl(f, func(h windows.Handle) error {
+		return windows.DuplicateHandle(windows.CurrentProcess(), h, proc, &remote, 0, false, windows.DUPLICATE_SAME_ACCESS)
+	})
+	if err != nil {
+		return c.opError("sendfile", err)
+	}
+	m := make([]byte, markerLen)
+	copy(m, fileMagic[:])
+	binary.LittleEndian.PutUint64(m[len(fileMagic):], uint64(remote))
+	if c.message {
+		err = c.pc.WriteMessage(m)
+	} else {
+		_, err = c.pc.Write(m)
+	}
+	if err != nil {
+		// Never delivered (or not whole): close it in the peer, where
+		// nothing can have used it.
+		windows.DuplicateHandle(proc, remote, 0, nil, 0, false, windows.DUPLICATE_CLOSE_SOURCE)
+		return c.opError("sendfile", err)
+	}
+	return nil
+}
+
+// ReceiveFile returns the file the peer sent with SendFile next. Where data
+// comes first it fails with an error wrapping ErrNoFile and leaves the data
+// for Read (see SendFile's ordering rule). The caller owns the file.
+func (c *Conn) ReceiveFile() (*os.File, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.file == 0 && c.pend == nil {
+		if c.message {
+			m, err := c.next()
+			if err == nil {
+				c.pend = m
+			} else if !errors.Is(err, ErrFileNext) {
+				return nil, c.opError("receivefile", err)
+			}
+		} else {
+			m := make([]byte, markerLen)
+			n, err := io.ReadFull(c.pc, m)
+			if h, ok := marker(m[:n]); ok {
+				if err := c.trustPush(); err != nil {
+					return nil, c.opError("receivefile", err)
+				}
+				c.file = h
+			} else {
+				c.pend = m[:n]
+				if err != nil {
+					return nil, c.opError("receivefile", err)
+				}
+			}
+		}
+	}
+	if c.file == 0 {
+		return nil, c.opError("receivefile", ErrNoFile)
+	}
+	f := os.NewFile(uintptr(c.file), "ipc-received")
+	c.file = 0
+	return f, nil
+}
+
+
+// Close closes the connection. In message mode, files that the peer sent
+// and this side never took, already in the pipe, are closed first, unless a
+// read is in progress (Close ends it).
+func (c *Conn) Close() error {
+	if c.rmu.TryLock() {
+		if c.message {
+			c.closeUntaken()
+		}
+		c.rmu.Unlock()
+	}
+	err := c.pc.Close() // ends a read in progress
+	c.rmu.Lock()
+	if c.file != 0 {
+		windows.CloseHandle(c.file)
+		c.file = 0
+	}
+	c.rmu.Unlock()
+	return err
+}
+
+// closeUntaken reads the messages already waiting, without waiting for
+// more, and closes the files among them. Called with rmu held.
+func (c *Conn) closeUntaken() {
+	if c.trustPush() != nil {
+		return // markers from this peer name no handles of ours to close
+	}
+	for range 1024 {
+		p, err := c.pc.Peek()
+		if err != nil || p.Available == 0 {
+			return
+		}
+		m, err := c.pc.ReadMessage()
+		if err != nil {
+			return
+		}
+		if h, ok := marker(m); ok {
+			windows.CloseHandle(h)
+		}
+	}
+}
+
+// LocalAddr returns the pipe's path.
+func (c *Conn) LocalAddr() net.Addr { return c.addr }
+
+// RemoteAddr returns the pipe's path: both ends share it.
+func (c *Conn) RemoteAddr() net.Addr { return c.addr }
+
+// SetDeadline sets the read and write deadlines (net.Conn).
+func (c *Conn) SetDeadline(t time.Time) error { return c.pc.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline (net.Conn).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.pc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline (net.Conn).
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.pc.SetWriteDeadline(t) }
+
+// SyscallConn returns a raw connection to the pipe's handle
+// (namedpipe.Conn.SyscallConn).
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.pc.SyscallConn() }
+
+var (
+	_ net.Conn     = (*Conn)(nil)
+	_ net.Listener = (*Listener)(nil)
+	_ syscall.Conn = (*Conn)(nil)
+)

@@ -1,0 +1,84 @@
+//go:build linux || darwin || freebsd
+
+package ipc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+const windowsOS = false
+
+// network is the Net of Unix addresses in errors.
+func network() string { return "unix" }
+
+// errUnsafeDir is wrapped by the error for a runtime directory that is not
+// private to the user. It matches fs.ErrPermission.
+var errUnsafeDir = fmt.Errorf("directory is not private to this user: %w", fs.ErrPermission)
+
+// socketPath resolves a name to a socket path: a short name goes into the
+// user's private runtime directory (created if need be, checked always); a
+// path (anything with a slash) is used as given. private reports whether
+// the path lies in that directory.
+func socketPath(name string) (path string, private bool, err error) {
+	if name == "" {
+		return "", false, errors.New("empty name")
+	}
+	if strings.ContainsRune(name, '/') {
+		return name, false, nil
+	}
+	if name == "." || name == ".." || strings.ContainsRune(name, 0) {
+		return "", false, fmt.Errorf("bad name %q", name)
+	}
+	dir, err := runtimeDir()
+	if err != nil {
+		return "", false, err
+	}
+	return filepath.Join(dir, name+".sock"), true, nil
+}
+
+// runtimeDir returns the user's private runtime directory: $XDG_RUNTIME_DIR
+// when it is set and private (checkPrivate), else conduit-<uid> under the
+// temporary directory, created with mode 0700 and checked on every use, so
+// that another user cannot have made it first, made it a symbolic link or
+// opened it up.
+func runtimeDir() (string, error) {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d) == nil {
+		return d, nil
+	}
+	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(os.Getuid()))
+	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	if err := checkPrivate(d); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// checkPrivate checks that d is a directory, not a symbolic link, owned by
+// this process's user, with no access for group or others.
+func checkPrivate(d string) error {
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: a symbolic link", errUnsafeDir)}
+	case !fi.IsDir():
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: not a directory", errUnsafeDir)}
+	case !ok || int(st.Uid) != os.Getuid():
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: owned by uid %d", errUnsafeDir, st.Uid)}
+	case fi.Mode().Perm()&0o077 != 0:
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: mode %v", errUnsafeDir, fi.Mode().Perm())}
+	}
+	return nil
+}
