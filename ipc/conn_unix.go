@@ -416,7 +416,6 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 	return nil, c.opError("receivefile", ErrNoFile)
 }
 
-
 // CloseWrite shuts the connection down for writing: the peer reads what was
 // written, then io.EOF (from Read, and from ReadMessage in message mode).
 // Reads go on.

@@ -557,7 +557,6 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 	return f, nil
 }
 
-
 // Close closes the connection. In message mode, files that the peer sent
 // and this side never took, already in the pipe, are closed first, unless a
 // read is in progress (Close ends it).
