@@ -31,9 +31,12 @@ ci-check:
 
 test-native:
 	$(GO) test -count=1 $(PKGS)
+	# gRPC over ipc, in a module of its own (examples/grpc).
+	cd examples/grpc && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 test-windows:
 	$(WINENV) $(GO) test -count=1 -timeout 600s $(PKGS)
+	cd examples/grpc && bin=$$(bash ../../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -count=1 ./...
 
 # The same tests built with the race detector (cgo through mingw-w64, which
 # the test bed installs), as the Windows workflow runs them: it also turns on

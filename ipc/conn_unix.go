@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,19 +56,29 @@ type Conn struct {
 	file *os.File // a file that arrived where data was read
 	last bool     // packet: pend is the end of its message
 	fr   frameReader
-	rbuf []byte  // packet: the record buffer, maxPiece bytes
-	rhdr [1]byte // packet: the record's header
-	oob  []byte  // room for one descriptor's SCM_RIGHTS
+	rbuf []byte // packet: the record buffer: the header, then up to maxPiece bytes
+	oob  []byte // room for one descriptor's SCM_RIGHTS
+	// stashed says that a stream's pend holds bytes (ReceiveFile put
+	// them back), so that Read looks at pend only then.
+	stashed atomic.Bool
+	groups  bool       // peer.GroupIDs has been read
+	rr      *rawReader // where the OS has one: recvmsg without allocations
 
-	wmu sync.Mutex
+	wmu  sync.Mutex
+	wbuf []byte // packet: a record being written, header and piece
 }
 
-func newConn(uc *net.UnixConn, k kind, addr Addr) (*Conn, error) {
-	c := &Conn{uc: uc, kind: k, addr: addr, last: true, oob: make([]byte, unix.CmsgSpace(4))}
+// newConn wraps a connected socket and reads its peer's credentials, with
+// the peer's groups if groups.
+func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool) (*Conn, error) {
+	c := &Conn{uc: uc, kind: k, addr: addr, last: true, oob: make([]byte, unix.CmsgSpace(4)), groups: groups}
 	c.fr.c = c
+	if k != stream {
+		c.rr = newRawReader(uc)
+	}
 	err := control(uc, func(fd int) error {
 		var err error
-		c.peer, err = peerCredentials(fd)
+		c.peer, err = peerCredentials(fd, groups)
 		return err
 	})
 	if err != nil {
@@ -77,10 +88,20 @@ func newConn(uc *net.UnixConn, k kind, addr Addr) (*Conn, error) {
 	return c, nil
 }
 
-// credentials returns the peer's credentials, with the user's name looked up
-// if withName.
-func (c *Conn) credentials(withName bool) Credentials {
-	if withName && c.peer.UserName == "" {
+// credentials returns the peer's credentials, with its groups and the
+// user's name looked up if all.
+func (c *Conn) credentials(all bool) Credentials {
+	if all && !c.groups {
+		control(c.uc, func(fd int) error {
+			full, err := peerCredentials(fd, true)
+			if err == nil && testHookPeer.Load() == nil {
+				c.peer.GroupIDs = full.GroupIDs
+			}
+			return err
+		})
+		c.groups = true
+	}
+	if all && c.peer.UserName == "" {
 		if u, err := user.LookupId(c.peer.UserID); err == nil {
 			c.peer.UserName = u.Username
 		}
@@ -114,14 +135,16 @@ func (c *Conn) opError(op string, err error) error {
 // messages; a file where data was expected fails it with ErrFileNext.
 func (c *Conn) Read(b []byte) (int, error) {
 	if c.kind == stream {
-		c.rmu.Lock()
-		if len(c.pend) > 0 {
+		if c.stashed.Load() {
+			c.rmu.Lock()
 			n := copy(b, c.pend)
-			c.pend = c.pend[n:]
+			if c.pend = c.pend[n:]; len(c.pend) == 0 {
+				c.pend = nil
+				c.stashed.Store(false)
+			}
 			c.rmu.Unlock()
 			return n, nil
 		}
-		c.rmu.Unlock()
 		n, err := c.uc.Read(b)
 		return n, c.opError("read", err)
 	}
@@ -204,58 +227,47 @@ func (c *Conn) piece() ([]byte, bool, error) {
 		return m, true, err
 	}
 	if c.rbuf == nil {
-		c.rbuf = make([]byte, maxPiece)
+		c.rbuf = make([]byte, 1+maxPiece)
 	}
-	n, oobn, err := c.recvmsg([][]byte{c.rhdr[:], c.rbuf}, c.oob)
+	n, oobn, err := c.recvmsg(c.rbuf, c.oob)
 	if err != nil {
 		return nil, false, err
 	}
 	if n == 0 {
 		return nil, false, io.EOF
 	}
-	if fds := rights(c.oob[:oobn]); len(fds) > 0 || c.rhdr[0] == pieceFile {
+	hdr := c.rbuf[0]
+	if fds := rights(c.oob[:oobn]); len(fds) > 0 || hdr == pieceFile {
 		c.file = fileOf(fds)
 		if c.file == nil {
 			return nil, false, errors.New("a file record without a file")
 		}
 		return nil, false, ErrFileNext
 	}
-	if c.rhdr[0] != pieceLast && c.rhdr[0] != pieceMore {
-		return nil, false, fmt.Errorf("bad record header %#x", c.rhdr[0])
+	if hdr != pieceLast && hdr != pieceMore {
+		return nil, false, fmt.Errorf("bad record header %#x", hdr)
 	}
-	return c.rbuf[: n-1 : n-1], c.rhdr[0] == pieceLast, nil
+	return c.rbuf[1:n:n], hdr == pieceLast, nil
 }
 
-// recvmsg reads one record into bufs on the runtime poller, honouring the
-// read deadline.
-func (c *Conn) recvmsg(bufs [][]byte, oob []byte) (n, oobn int, err error) {
-	rc, err := c.uc.SyscallConn()
-	if err != nil {
-		return 0, 0, err
+// recvmsg reads into b, and descriptors into oob, on the runtime poller,
+// honouring the read deadline. n is 0 at the end of the stream.
+func (c *Conn) recvmsg(b, oob []byte) (n, oobn int, err error) {
+	if c.rr != nil {
+		return c.rr.recvmsg(b, oob)
 	}
-	rerr := rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, err = unix.RecvmsgBuffers(int(fd), bufs, oob, cmsgCloexec)
-		return err != unix.EAGAIN
-	})
-	if rerr != nil {
-		return 0, 0, rerr
+	// Package net sets MSG_CMSG_CLOEXEC where the OS has it.
+	n, oobn, _, _, err = c.uc.ReadMsgUnix(b, oob)
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
 	return n, oobn, err
 }
 
-// sendmsg writes one record of bufs, with oob, on the runtime poller.
-func (c *Conn) sendmsg(bufs [][]byte, oob []byte) error {
-	rc, err := c.uc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	werr := rc.Write(func(fd uintptr) bool {
-		_, err = unix.SendmsgBuffers(int(fd), bufs, oob, nil, 0)
-		return err != unix.EAGAIN
-	})
-	if werr != nil {
-		return werr
-	}
+// sendmsg writes b, with oob, on the runtime poller: one record on a
+// SOCK_SEQPACKET socket.
+func (c *Conn) sendmsg(b, oob []byte) error {
+	_, _, err := c.uc.WriteMsgUnix(b, oob, nil)
 	return err
 }
 
@@ -324,13 +336,19 @@ func (c *Conn) WriteMessage(b []byte) error {
 		_, err := bufs.WriteTo(c.uc)
 		return c.opError("write", err)
 	}
+	if c.wbuf == nil {
+		c.wbuf = make([]byte, 1+maxPiece)
+	}
 	for {
-		n := min(len(b), maxPiece)
-		hdr := [1]byte{pieceLast}
+		// One record, header and piece: a copy costs less than the
+		// iovecs of a sendmsg with two buffers.
+		n := copy(c.wbuf[1:], b)
+		c.wbuf[0] = pieceLast
 		if n < len(b) {
-			hdr[0] = pieceMore
+			c.wbuf[0] = pieceMore
 		}
-		if err := c.sendmsg([][]byte{hdr[:], b[:n]}, nil); err != nil {
+		// A write(2) to a SOCK_SEQPACKET socket sends one record.
+		if _, err := c.uc.Write(c.wbuf[:1+n]); err != nil {
 			return c.opError("write", err)
 		}
 		b = b[n:]
@@ -361,13 +379,13 @@ func (c *Conn) SendFile(f *os.File) error {
 		oob := unix.UnixRights(fd)
 		switch c.kind {
 		case packet:
-			return c.sendmsg([][]byte{{pieceFile}}, oob)
+			return c.sendmsg([]byte{pieceFile}, oob)
 		case framed:
 			var hdr [4]byte
 			binary.BigEndian.PutUint32(hdr[:], fileMarker)
-			return c.sendmsg([][]byte{hdr[:]}, oob) // 4 bytes: never written short
+			return c.sendmsg(hdr[:], oob) // 4 bytes: never written short
 		}
-		return c.sendmsg([][]byte{{0}}, oob)
+		return c.sendmsg([]byte{0}, oob)
 	}))
 }
 
@@ -402,7 +420,7 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 		return nil, c.opError("receivefile", ErrNoFile)
 	}
 	var b [1]byte
-	n, oobn, err := c.recvmsg([][]byte{b[:]}, c.oob)
+	n, oobn, err := c.recvmsg(b[:], c.oob)
 	if err != nil {
 		return nil, c.opError("receivefile", err)
 	}
@@ -413,6 +431,7 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 		return f, nil
 	}
 	c.pend = append(c.pend, b[0]) // data: Read returns it
+	c.stashed.Store(true)
 	return nil, c.opError("receivefile", ErrNoFile)
 }
 
@@ -479,7 +498,7 @@ func (f *frameReader) fill() error {
 		f.buf = append(f.buf, 0)[:len(f.buf)]
 	}
 	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, err := f.c.recvmsg([][]byte{f.buf[len(f.buf):cap(f.buf)]}, oob)
+	n, oobn, err := f.c.recvmsg(f.buf[len(f.buf):cap(f.buf)], oob)
 	if err != nil {
 		return err
 	}
@@ -532,7 +551,7 @@ func (f *frameReader) message() ([]byte, error) {
 		// Straight into the message: a long one does not pass through
 		// the buffer.
 		oob := make([]byte, unix.CmsgSpace(4*4))
-		k, oobn, err := f.c.recvmsg([][]byte{msg[n:]}, oob)
+		k, oobn, err := f.c.recvmsg(msg[n:], oob)
 		if err != nil {
 			return nil, err
 		}

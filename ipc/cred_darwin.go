@@ -9,7 +9,7 @@ import (
 // peerCredentials reads the credentials the kernel recorded for the peer of
 // the connected socket fd: LOCAL_PEERCRED for its user and groups (at most
 // 16), LOCAL_PEERPID for its process.
-func peerCredentials(fd int) (Credentials, error) {
+func peerCredentials(fd int, _ bool) (Credentials, error) {
 	x, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
 		return Credentials{}, err
@@ -23,7 +23,3 @@ func peerCredentials(fd int) (Credentials, error) {
 	}
 	return c, nil
 }
-
-// cmsgCloexec is 0: macOS has no MSG_CMSG_CLOEXEC; fileOf marks received
-// descriptors close-on-exec after.
-const cmsgCloexec = 0

@@ -10,7 +10,7 @@ import (
 // peerCredentials reads the credentials the kernel recorded for the peer of
 // the connected socket fd: LOCAL_PEERCRED's xucred, whose last field holds
 // the peer's PID from FreeBSD 13 on (cr_pid; 0 before).
-func peerCredentials(fd int) (Credentials, error) {
+func peerCredentials(fd int, _ bool) (Credentials, error) {
 	x, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
 		return Credentials{}, err
@@ -25,6 +25,3 @@ func peerCredentials(fd int) (Credentials, error) {
 	c.PID = int(*(*int32)(unsafe.Add(unsafe.Pointer(x), last)))
 	return c, nil
 }
-
-// cmsgCloexec marks received descriptors close-on-exec as they arrive.
-const cmsgCloexec = unix.MSG_CMSG_CLOEXEC

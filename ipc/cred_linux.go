@@ -8,17 +8,20 @@ import (
 )
 
 // peerCredentials reads the credentials the kernel recorded for the peer of
-// the connected socket fd when it connected: SO_PEERCRED, and
-// SO_PEERGROUPS (Linux 4.13 and later) for its supplementary groups.
-func peerCredentials(fd int) (Credentials, error) {
+// the connected socket fd when it connected: SO_PEERCRED, and, if groups,
+// SO_PEERGROUPS (Linux 4.13 and later) for its supplementary groups (one
+// system call more, made only when something needs them).
+func peerCredentials(fd int, groups bool) (Credentials, error) {
 	u, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return Credentials{}, err
 	}
 	c := Credentials{PID: int(u.Pid), UserID: strconv.FormatUint(uint64(u.Uid), 10)}
-	c.GroupIDs = peerGroups(fd)
-	if c.GroupIDs == nil {
-		c.GroupIDs = []string{strconv.FormatUint(uint64(u.Gid), 10)}
+	if groups {
+		c.GroupIDs = peerGroups(fd)
+		if c.GroupIDs == nil {
+			c.GroupIDs = []string{strconv.FormatUint(uint64(u.Gid), 10)}
+		}
 	}
 	return c, nil
 }
@@ -46,6 +49,3 @@ func peerGroups(fd int) []string {
 		return groups
 	}
 }
-
-// cmsgCloexec marks received descriptors close-on-exec as they arrive.
-const cmsgCloexec = unix.MSG_CMSG_CLOEXEC

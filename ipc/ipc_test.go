@@ -478,10 +478,17 @@ func TestCloseErrors(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	_, client := pair(t, nil)
-	client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Read past the deadline = %v, want os.ErrDeadlineExceeded", err)
+	for _, message := range []bool{false, true} {
+		_, client := pair(t, &Config{MessageMode: message})
+		client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("message %v: Read past the deadline = %v, want os.ErrDeadlineExceeded", message, err)
+		}
+		if message {
+			if _, err := client.ReadMessage(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("ReadMessage past the deadline = %v, want os.ErrDeadlineExceeded", err)
+			}
+		}
 	}
 }
 

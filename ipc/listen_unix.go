@@ -274,7 +274,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := newConn(uc, l.kind, l.addr)
+		c, err := newConn(uc, l.kind, l.addr, l.self.group != "")
 		if err == nil {
 			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
 		}
@@ -333,7 +333,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	for {
 		conn, err := d.DialContext(ctx, k.net(), path)
 		if err == nil {
-			cn, err := newConn(conn.(*net.UnixConn), k, Addr{k.net(), path})
+			cn, err := newConn(conn.(*net.UnixConn), k, Addr{k.net(), path}, self.group != "")
 			if err == nil {
 				err = c.admit(cn.credentials(c.Authorize != nil), self)
 			}

@@ -53,10 +53,14 @@ func runtimeDir() (string, error) {
 		return d, nil
 	}
 	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(os.Getuid()))
-	if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", err
+	err := checkPrivate(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+		err = checkPrivate(d) // made by us, or by whoever won the race
 	}
-	if err := checkPrivate(d); err != nil {
+	if err != nil {
 		return "", err
 	}
 	return d, nil
