@@ -346,9 +346,9 @@ func (c *Conn) opError(op string, err error) error {
 }
 
 // Read reads data. In message mode it returns bytes of one message at a
-// time (the rest of a long message on the next calls) and skips empty
-// messages; a file where data was expected fails it with ErrFileNext. A
-// peer's CloseWrite reads as io.EOF.
+// time (the rest of a long message on the next calls); an empty message,
+// which is how CloseWrite ends a stream on Windows, reads as io.EOF; a file
+// where data was expected fails it with ErrFileNext.
 func (c *Conn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	if !c.message && len(c.pend) == 0 {
@@ -356,6 +356,19 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return c.pc.Read(b)
 	}
 	defer c.rmu.Unlock()
+	if len(c.pend) == 0 && c.file == 0 && len(b) > markerLen {
+		// Straight into b: a message shorter than b is read whole, so a
+		// file's marker, a message of its own, is seen whole too.
+		n, err := c.pc.Read(b)
+		if h, ok := marker(b[:n]); ok && err == nil {
+			if err := c.trustPush(); err != nil {
+				return 0, c.opError("read", err)
+			}
+			c.file = h
+			return 0, c.opError("read", ErrFileNext)
+		}
+		return n, err
+	}
 	for len(c.pend) == 0 {
 		m, err := c.next()
 		if err != nil {
