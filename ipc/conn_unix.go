@@ -46,10 +46,11 @@ const (
 // Conn is a connection to a peer. It implements net.Conn; in message mode
 // every Write sends one message and ReadMessage returns one.
 type Conn struct {
-	uc   *net.UnixConn
-	kind kind
-	addr Addr
-	peer Credentials // as the kernel recorded it at connect time
+	uc     *net.UnixConn
+	kind   kind
+	addr   Addr
+	credMu sync.Mutex  // guards peer and groups: reads may hold rmu for long
+	peer   Credentials // as the kernel recorded it at connect time
 
 	rmu  sync.Mutex
 	pend []byte   // message modes: the unread rest of a piece, or bytes ReceiveFile put back
@@ -61,7 +62,7 @@ type Conn struct {
 	// stashed says that a stream's pend holds bytes (ReceiveFile put
 	// them back), so that Read looks at pend only then.
 	stashed atomic.Bool
-	groups  bool       // peer.GroupIDs has been read
+	groups  bool       // peer.GroupIDs has been read; under credMu
 	rr      *rawReader // where the OS has one: recvmsg without allocations
 
 	wmu  sync.Mutex
@@ -112,8 +113,8 @@ func (c *Conn) credentials(all bool) Credentials {
 // PeerCredentials returns who is on the other end, as the kernel recorded
 // it when the connection was made: a server's client, or a client's server.
 func (c *Conn) PeerCredentials() (Credentials, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
+	c.credMu.Lock()
+	defer c.credMu.Unlock()
 	return c.credentials(true), nil
 }
 
@@ -209,6 +210,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		}
 		msg = append(msg, piece...) // piece is the record buffer's: copy
 		if last {
+			c.last = true // a message that Read began is over too
 			if msg == nil {
 				msg = []byte{}
 			}
@@ -253,13 +255,23 @@ func (c *Conn) piece() ([]byte, bool, error) {
 // recvmsg reads into b, and descriptors into oob, on the runtime poller,
 // honouring the read deadline. n is 0 at the end of the stream.
 func (c *Conn) recvmsg(b, oob []byte) (n, oobn int, err error) {
+	var flags int
 	if c.rr != nil {
-		return c.rr.recvmsg(b, oob)
+		n, oobn, flags, err = c.rr.recvmsg(b, oob)
+	} else {
+		// Package net sets MSG_CMSG_CLOEXEC where the OS has it.
+		n, oobn, flags, _, err = c.uc.ReadMsgUnix(b, oob)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
 	}
-	// Package net sets MSG_CMSG_CLOEXEC where the OS has it.
-	n, oobn, _, _, err = c.uc.ReadMsgUnix(b, oob)
-	if errors.Is(err, io.EOF) {
-		err = nil
+	if err == nil && flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		// A record longer than a piece, or more descriptors than one:
+		// not a peer that speaks this protocol. What was cut is lost.
+		for _, fd := range rights(oob[:oobn]) {
+			unix.Close(fd)
+		}
+		return 0, 0, fmt.Errorf("a record or its descriptors did not fit (flags %#x): the peer does not speak ipc's protocol", flags)
 	}
 	return n, oobn, err
 }
@@ -544,14 +556,20 @@ func (f *frameReader) message() ([]byte, error) {
 		return nil, ErrFileNext
 	}
 	f.r += 4
-	msg := make([]byte, size)
-	n := copy(msg, f.buf[f.r:])
+	// The message grows as its bytes come, so that a length the peer
+	// announces costs nothing until it is sent.
+	msg := make([]byte, 0, min(int(size), maxPiece))
+	n := min(len(f.buf)-f.r, int(size))
+	msg = append(msg, f.buf[f.r:f.r+n]...)
 	f.r += n
-	for n < len(msg) {
+	for len(msg) < int(size) {
+		if len(msg) == cap(msg) {
+			msg = append(msg, make([]byte, min(cap(msg), int(size)-len(msg)))...)[:len(msg)]
+		}
 		// Straight into the message: a long one does not pass through
 		// the buffer.
 		oob := make([]byte, unix.CmsgSpace(4*4))
-		k, oobn, err := f.c.recvmsg(msg[n:], oob)
+		k, oobn, err := f.c.recvmsg(msg[len(msg):min(cap(msg), int(size))], oob)
 		if err != nil {
 			return nil, err
 		}
@@ -559,7 +577,7 @@ func (f *frameReader) message() ([]byte, error) {
 		if k == 0 {
 			return nil, io.ErrUnexpectedEOF
 		}
-		n += k
+		msg = msg[:len(msg)+k]
 	}
 	return msg, nil
 }

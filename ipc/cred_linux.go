@@ -18,9 +18,14 @@ func peerCredentials(fd int, groups bool) (Credentials, error) {
 	}
 	c := Credentials{PID: int(u.Pid), UserID: strconv.FormatUint(uint64(u.Uid), 10)}
 	if groups {
-		c.GroupIDs = peerGroups(fd)
-		if c.GroupIDs == nil {
-			c.GroupIDs = []string{strconv.FormatUint(uint64(u.Gid), 10)}
+		// SO_PEERGROUPS gives the supplementary groups only: the primary
+		// one comes first, from SO_PEERCRED.
+		primary := strconv.FormatUint(uint64(u.Gid), 10)
+		c.GroupIDs = []string{primary}
+		for _, g := range peerGroups(fd) {
+			if g != primary {
+				c.GroupIDs = append(c.GroupIDs, g)
+			}
 		}
 	}
 	return c, nil

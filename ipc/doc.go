@@ -25,10 +25,11 @@
 // SID). Config.AllowGroup and Config.AllowOtherUsers widen that, and
 // Config.Authorize decides per peer, on both ends.
 //
-// Message mode keeps message boundaries on every OS: SOCK_SEQPACKET on Linux
-// and FreeBSD, named-pipe message mode on Windows, and on macOS a
-// length-prefixed framing over a stream socket (see Conn.ReadMessage for the
-// wire format). Messages may be empty or larger than the socket's buffer.
+// Message mode keeps message boundaries on every OS: SOCK_SEQPACKET on
+// Linux, named-pipe message mode on Windows, and on macOS and FreeBSD a
+// length-prefixed framing over a stream socket (the wire formats are
+// described in conn_unix.go and ipc_windows.go). Messages may be empty or
+// larger than the socket's buffer.
 //
 // Files travel between processes with Conn.SendFile and Conn.ReceiveFile
 // (SCM_RIGHTS on Unix; on Windows the handle is duplicated into the peer

@@ -36,3 +36,20 @@ func isReset(err error) bool {
 	return errors.Is(err, windows.ERROR_BROKEN_PIPE) || errors.Is(err, windows.ERROR_NO_DATA) ||
 		errors.Is(err, windows.ERROR_PIPE_NOT_CONNECTED)
 }
+
+// Dial of a pipe on another machine is refused before anything goes over
+// the network.
+func TestRemoteRefused(t *testing.T) {
+	for _, name := range []string{`\\otherhost\pipe\x`, `//otherhost/pipe/x`} {
+		if _, err := Dial(t.Context(), name); !errors.Is(err, ErrUnsupportedAddress) {
+			t.Errorf("Dial(%q) = %v, want ErrUnsupportedAddress", name, err)
+		}
+	}
+	name, err := ParseAddress("npipe:////otherhost/pipe/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(t.Context(), name); !errors.Is(err, ErrUnsupportedAddress) {
+		t.Errorf("Dial(%q) = %v, want ErrUnsupportedAddress", name, err)
+	}
+}

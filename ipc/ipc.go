@@ -16,9 +16,11 @@ import (
 // both ends.
 type Config struct {
 	// MessageMode keeps message boundaries: every Write is one message and
-	// ReadMessage returns whole messages. Unix: SOCK_SEQPACKET on Linux and
-	// FreeBSD, a length-prefixed framing over SOCK_STREAM on macOS; Windows:
-	// a message-type pipe (FILE_PIPE_MESSAGE_TYPE). Both ends must agree.
+	// ReadMessage returns whole messages. Unix: SOCK_SEQPACKET on Linux, a
+	// length-prefixed framing over SOCK_STREAM on macOS and FreeBSD;
+	// Windows: a message-type pipe (FILE_PIPE_MESSAGE_TYPE). Both ends must
+	// agree: it is a protocol of ipc's (each message carries a header), not
+	// for peers that do not use ipc.
 	// Default: a byte stream, which other programs' sockets and pipes speak.
 	MessageMode bool
 

@@ -253,15 +253,37 @@ func TestCloseLeavesOthersSocket(t *testing.T) {
 // admit others, whose way into the private directory is shut.
 func TestSocketAccess(t *testing.T) {
 	dir := t.TempDir()
-	g := strconv.Itoa(os.Getgid())
-	for _, c := range []struct {
+	// A group other than the process's own, so that the chown shows: a
+	// supplementary one, or any as root.
+	g := ""
+	if groups, _ := os.Getgroups(); len(groups) > 0 {
+		for _, gid := range groups {
+			if gid != os.Getgid() {
+				g = strconv.Itoa(gid)
+			}
+		}
+	}
+	if g == "" && os.Geteuid() == 0 {
+		g = "4711"
+	}
+	cases := []struct {
 		cfg  Config
 		mode os.FileMode
 	}{
 		{Config{}, 0o600},
-		{Config{AllowGroup: g}, 0o660},
 		{Config{AllowOtherUsers: true}, 0o666},
-	} {
+	}
+	if g != "" {
+		cases = append(cases, struct {
+			cfg  Config
+			mode os.FileMode
+		}{Config{AllowGroup: g}, 0o660})
+	}
+	for _, c := range cases {
+		want := strconv.Itoa(os.Getgid())
+		if c.cfg.AllowGroup != "" {
+			want = c.cfg.AllowGroup
+		}
 		path := filepath.Join(dir, strconv.Itoa(int(c.mode))+".sock")
 		l, err := c.cfg.Listen(path)
 		if err != nil {
@@ -269,8 +291,8 @@ func TestSocketAccess(t *testing.T) {
 		}
 		fi, err := os.Lstat(path)
 		l.Close()
-		if err != nil || fi.Mode().Perm() != c.mode || strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Gid)) != g {
-			t.Errorf("%+v: socket mode %v, %v; want %v, group %s", c.cfg, fi.Mode().Perm(), err, c.mode, g)
+		if err != nil || fi.Mode().Perm() != c.mode || strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Gid)) != want {
+			t.Errorf("%+v: socket mode %v, %v; want %v, group %s", c.cfg, fi.Mode().Perm(), err, c.mode, want)
 		}
 		if l, err := c.cfg.Listen(testName()); c.mode != 0o600 && !errors.Is(err, ErrInvalidConfig) {
 			if l != nil {
@@ -280,6 +302,24 @@ func TestSocketAccess(t *testing.T) {
 		} else if err == nil {
 			l.Close()
 		}
+	}
+}
+
+// A lock file that is a symbolic link is not followed: Listen in a
+// directory others may write to must not create or lock a file elsewhere.
+func TestLockFileLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	path := filepath.Join(dir, "s.sock")
+	if err := os.Symlink(target, path+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Listen(path); err == nil {
+		l.Close()
+		t.Fatal("Listen followed a lock file that is a symbolic link")
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the link's target was created: %v", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"github.com/conduit-ipc/conduit/namedpipe"
 	"golang.org/x/sys/windows"
@@ -129,7 +129,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			return nil, err
 		}
 		c := newConn(pc, l.addr, l.cfg.MessageMode)
-		c.peer, err = clientCredentials(pc)
+		c.peer, err = clientCredentials(pc, c.created)
 		if err == nil {
 			c.peer = peerOf(c.peer)
 			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
@@ -172,6 +172,11 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return fail(name, err)
 	}
+	if n, err := ipcname.Parse(name, "pipe", namedpipe.MaxNameLength); err == nil && !n.Local() {
+		// Over SMB: this user's credentials would go to that host, and the
+		// PIDs it reports mean nothing here.
+		return fail(name, fmt.Errorf("%w: ipc is local, and %s is on another machine (use namedpipe to dial it)", ErrUnsupportedAddress, name))
+	}
 	dc := namedpipe.DialConfig{WaitForServer: c.WaitForServer}
 	pc, err := dc.Dial(ctx, name)
 	if err != nil {
@@ -195,25 +200,32 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 // from the pipe, its user and groups from its token, read while
 // impersonating it (the client allowed at least Identification, as Dial
 // does by default). Windows may refuse to impersonate a client that has
-// written nothing yet; then the token is read from the client's process,
-// which is opened before the pipe is checked to be still connected, so that
-// a client that left cannot have its PID taken by another process in
-// between.
-func clientCredentials(pc *namedpipe.Conn) (Credentials, error) {
+// written nothing yet, or that allowed only Anonymous; then the token is
+// read from the client's process, which must be older than accepted, when
+// the connection was accepted, and the pipe still connected after it was
+// opened: a process that took the PID of a client that left is refused.
+func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (Credentials, error) {
 	pid, err := pc.ClientProcessID()
 	if err != nil {
 		return Credentials{}, err
 	}
 	cred := Credentials{PID: int(pid)}
-	err = pc.Impersonate(func() error {
-		var t windows.Token
-		if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &t); err != nil {
-			return err
-		}
-		defer t.Close()
-		return fromToken(t, &cred)
-	})
-	if err == nil {
+	// On a goroutine of its own: should the thread fail to get its token
+	// back after impersonating, Impersonate leaves that goroutine locked to
+	// it, and the thread ends with the goroutine instead of serving others
+	// as the client.
+	done := make(chan error, 1)
+	go func() {
+		done <- pc.Impersonate(func() error {
+			var t windows.Token
+			if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &t); err != nil {
+				return err
+			}
+			defer t.Close()
+			return fromToken(t, &cred)
+		})
+	}()
+	if err = <-done; err == nil {
 		return cred, nil
 	}
 	proc, perr := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
@@ -227,6 +239,11 @@ func clientCredentials(pc *namedpipe.Conn) (Credentials, error) {
 	}
 	defer t.Close()
 	if err := fromToken(t, &cred); err != nil {
+		return cred, err
+	}
+	// The client's process is older than its connection; one that took
+	// the PID after the client left is not.
+	if err := olderThan(proc, accepted); err != nil {
 		return cred, err
 	}
 	if info, err := pc.Info(); err != nil || info.State != namedpipe.StateConnected {
@@ -294,21 +311,37 @@ func rawControl(sc syscall.Conn, fn func(h windows.Handle) error) error {
 // Conn is a connection to a peer over a named pipe. It implements
 // net.Conn; in message mode every Write sends one message and ReadMessage
 // returns one.
+//
+// Message mode's wire format: each pipe message starts with one byte,
+// msgData for a message (the rest is its payload, maybe empty) or msgFile
+// for a file (the rest is the handle's value in the receiving process, 8
+// bytes, little-endian); a pipe message of no bytes at all is the end of
+// the stream, which CloseWrite sends. So an empty message is not the end of
+// the stream, and data can never pass for a file.
 type Conn struct {
 	pc      *namedpipe.Conn
 	addr    Addr
 	message bool
-	peer    Credentials
+	created time.Time // when the connection was made: its peer's process is older
+
+	credMu sync.Mutex // guards peer: reads may hold rmu for long
+	peer   Credentials
 
 	rmu  sync.Mutex
-	pend []byte         // the unread rest of a message (message mode) or bytes ReceiveFile read (byte mode)
+	pend []byte         // message mode: the unread rest of a message
 	file windows.Handle // a file that came where data was read, 0 if none
 
-	wmu sync.Mutex
+	wmu  sync.Mutex
+	wbuf []byte // message mode: the header and a message's payload
 }
 
+const (
+	msgData = 0
+	msgFile = 2
+)
+
 func newConn(pc *namedpipe.Conn, addr Addr, message bool) *Conn {
-	return &Conn{pc: pc, addr: addr, message: message}
+	return &Conn{pc: pc, addr: addr, message: message, created: time.Now()}
 }
 
 func (c *Conn) credentials(withName bool) Credentials {
@@ -329,8 +362,8 @@ func (c *Conn) credentials(withName bool) Credentials {
 // process and token), or a client's server (its process and the pipe's
 // owner).
 func (c *Conn) PeerCredentials() (Credentials, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
+	c.credMu.Lock()
+	defer c.credMu.Unlock()
 	return c.credentials(true), nil
 }
 
@@ -346,48 +379,30 @@ func (c *Conn) opError(op string, err error) error {
 }
 
 // Read reads data. In message mode it returns bytes of one message at a
-// time (the rest of a long message on the next calls); an empty message,
-// which is how CloseWrite ends a stream on Windows, reads as io.EOF; a file
-// where data was expected fails it with ErrFileNext.
+// time (the rest of a long message on the next calls) and skips empty
+// messages; a file where data was expected fails it with ErrFileNext.
 func (c *Conn) Read(b []byte) (int, error) {
-	c.rmu.Lock()
-	if !c.message && len(c.pend) == 0 {
-		c.rmu.Unlock()
+	if !c.message {
 		return c.pc.Read(b)
 	}
+	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if len(c.pend) == 0 && c.file == 0 && len(b) > markerLen {
-		// Straight into b: a message shorter than b is read whole, so a
-		// file's marker, a message of its own, is seen whole too.
-		n, err := c.pc.Read(b)
-		if h, ok := marker(b[:n]); ok && err == nil {
-			if err := c.trustPush(); err != nil {
-				return 0, c.opError("read", err)
-			}
-			c.file = h
-			return 0, c.opError("read", ErrFileNext)
-		}
-		return n, err
-	}
 	for len(c.pend) == 0 {
 		m, err := c.next()
 		if err != nil {
 			return 0, err
 		}
-		if len(m) == 0 {
-			return 0, io.EOF // the zero-length message: CloseWrite's end of stream
-		}
 		c.pend = m
 	}
 	n := copy(b, c.pend)
 	if c.pend = c.pend[n:]; len(c.pend) == 0 {
-		c.pend = nil
+		c.pend = nil // nil: nothing pending; empty: an empty message
 	}
 	return n, nil
 }
 
-// next reads the next message; a file's marker is kept for ReceiveFile and
-// reported as ErrFileNext. Called with rmu held.
+// next reads the next message; a file is kept for ReceiveFile and reported
+// as ErrFileNext. Called with rmu held.
 func (c *Conn) next() ([]byte, error) {
 	if c.file != 0 {
 		return nil, c.opError("read", ErrFileNext)
@@ -396,23 +411,27 @@ func (c *Conn) next() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h, ok := marker(m); ok {
+	switch {
+	case len(m) == 0:
+		return nil, io.EOF // the peer's CloseWrite
+	case m[0] == msgData:
+		return m[1:], nil
+	case m[0] == msgFile && len(m) == 9:
 		if err := c.trustPush(); err != nil {
 			return nil, c.opError("read", err)
 		}
-		c.file = h
+		c.file = windows.Handle(binary.LittleEndian.Uint64(m[1:]))
 		return nil, c.opError("read", ErrFileNext)
 	}
-	return m, nil
+	return nil, c.opError("read", fmt.Errorf("a message with header %#x: the peer does not speak ipc's protocol", m[0]))
 }
 
 // ReadMessage reads one whole message, of any length, empty ones included
-// (as an empty, non-nil slice). Where a file comes first it fails with
-// ErrFileNext and the file waits for ReceiveFile. On Windows the end of
-// stream that the peer's CloseWrite sends is itself a zero-length message
-// (the named-pipe convention), so ReadMessage returns it as an empty
-// message; io.EOF comes once the peer has closed. In byte-stream mode it
-// fails with errors.ErrUnsupported.
+// (as an empty, non-nil slice); after the peer's CloseWrite or Close it
+// returns io.EOF. Where a file comes first it fails with ErrFileNext and
+// the file waits for ReceiveFile. A message partly read by Read is returned
+// from where Read stopped. In byte-stream mode it fails with
+// errors.ErrUnsupported.
 func (c *Conn) ReadMessage() ([]byte, error) {
 	if !c.message {
 		return nil, c.opError("read", fmt.Errorf("ReadMessage on a byte stream: %w", errors.ErrUnsupported))
@@ -429,40 +448,52 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 
 // Write writes b; in message mode as one message. An empty b sends nothing.
 func (c *Conn) Write(b []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.pc.Write(b)
+	if !c.message {
+		return c.pc.Write(b)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if err := c.WriteMessage(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // WriteMessage sends b as exactly one message, an empty one when b is
-// empty (which the peer's Read takes for the end of the stream). In
-// byte-stream mode it fails with errors.ErrUnsupported.
+// empty. In byte-stream mode it fails with errors.ErrUnsupported.
 func (c *Conn) WriteMessage(b []byte) error {
+	if !c.message {
+		return c.opError("write", fmt.Errorf("WriteMessage on a byte stream: %w", errors.ErrUnsupported))
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.pc.WriteMessage(b)
+	return c.writeLocked(msgData, b)
 }
 
-// CloseWrite ends this side's stream in message mode (the zero-length
-// message); reads go on. A byte-mode pipe has no way to, and it fails with
-// errors.ErrUnsupported there.
+// writeLocked sends one pipe message: the header, then b. Called with wmu
+// held.
+func (c *Conn) writeLocked(header byte, b []byte) error {
+	if cap(c.wbuf) < 1+len(b) {
+		c.wbuf = make([]byte, 1+len(b))
+	}
+	m := c.wbuf[:1+len(b)]
+	m[0] = header
+	copy(m[1:], b)
+	err := c.pc.WriteMessage(m)
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // keep no large buffer for the next small message
+	}
+	return err
+}
+
+// CloseWrite ends this side's stream in message mode: the peer reads what
+// was written, then io.EOF; reads go on. A byte-mode pipe has no way to, and
+// it fails with errors.ErrUnsupported there.
 func (c *Conn) CloseWrite() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.pc.CloseWrite()
-}
-
-// The marker that carries a file: magic, then the handle's value in the
-// receiving process, little-endian.
-var fileMagic = [16]byte([]byte("\x00conduit-ipc\x00fd\x00"))
-
-const markerLen = len(fileMagic) + 8
-
-func marker(m []byte) (windows.Handle, bool) {
-	if len(m) != markerLen || !bytes.Equal(m[:len(fileMagic)], fileMagic[:]) {
-		return 0, false
-	}
-	return windows.Handle(binary.LittleEndian.Uint64(m[len(fileMagic):])), true
 }
 
 // trustPush checks that the peer may hand this process handles: a handle
@@ -480,34 +511,35 @@ func (c *Conn) trustPush() error {
 	return fmt.Errorf("%w: a file from %v, who cannot open this process, is refused", fs.ErrPermission, c.peer)
 }
 
+// errFilesNeedMessages is the error of SendFile and ReceiveFile on a byte
+// stream on Windows.
+var errFilesNeedMessages = fmt.Errorf("on Windows files pass in message mode only (a byte stream has no place for one but in its data): %w", errors.ErrUnsupported)
+
 // SendFile passes f to the peer process, which gets it from ReceiveFile: a
 // new handle for the same file, pipe or socket, duplicated into the peer's
 // process (whose ID the pipe reports), so this process must be able to open
 // it with PROCESS_DUP_HANDLE: the same user, or a more privileged one (a
 // service can hand a file to a user's client; a user's process cannot hand
-// one to a service). f stays open here.
+// one to a service). f stays open here. On Windows files pass in message
+// mode only: on a byte stream SendFile fails with errors.ErrUnsupported.
 //
-// Ordering: a file travels in order with the data, as a marker. The
-// receiver must call ReceiveFile where the file comes. In message mode the
-// marker is a message of its own, and Read or ReadMessage that reaches it
-// fails with ErrFileNext, leaving it for ReceiveFile; a file the receiver
-// never takes is closed in its process when it closes the connection. In
-// byte-stream mode the marker is 24 bytes of the stream that Read returns as
-// data, and a file never taken stays open in the receiving process until it
-// exits: use message mode to pass files to a peer that may not take them.
+// Ordering: a file travels in order with the messages, as an item of its
+// own. The receiver must call ReceiveFile where the file comes; Read or
+// ReadMessage that reaches it fails with ErrFileNext and leaves it for
+// ReceiveFile. A file the receiver never takes is closed in its process when
+// it closes the connection, if it is in the pipe by then and no read is in
+// progress; a process's handles close when it exits.
 func (c *Conn) SendFile(f *os.File) error {
+	if !c.message {
+		return c.opError("sendfile", errFilesNeedMessages)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	proc, err := windows.OpenProcess(windows.PROCESS_DUP_HANDLE, false, uint32(c.peer.PID))
+	proc, err := c.peerProcess(windows.PROCESS_DUP_HANDLE)
 	if err != nil {
-		return c.opError("sendfile", fmt.Errorf("opening the peer's process to hand it the file: %w", err))
+		return c.opError("sendfile", err)
 	}
 	defer windows.CloseHandle(proc)
-	// The peer's PID is the one the pipe reported at connect time; the
-	// process opened is the peer only while the pipe is still connected.
-	if info, err := c.pc.Info(); err != nil || info.State != namedpipe.StateConnected {
-		return c.opError("sendfile", fmt.Errorf("the peer has left: %w", net.ErrClosed))
-	}
 	var remote windows.Handle
 	err = rawControl(f, func(h windows.Handle) error {
 		return windows.DuplicateHandle(windows.CurrentProcess(), h, proc, &remote, 0, false, windows.DUPLICATE_SAME_ACCESS)
@@ -515,51 +547,71 @@ func (c *Conn) SendFile(f *os.File) error {
 	if err != nil {
 		return c.opError("sendfile", err)
 	}
-	m := make([]byte, markerLen)
-	copy(m, fileMagic[:])
-	binary.LittleEndian.PutUint64(m[len(fileMagic):], uint64(remote))
-	if c.message {
-		err = c.pc.WriteMessage(m)
-	} else {
-		_, err = c.pc.Write(m)
-	}
-	if err != nil {
-		// Never delivered (or not whole): close it in the peer, where
-		// nothing can have used it.
+	var v [8]byte
+	binary.LittleEndian.PutUint64(v[:], uint64(remote))
+	if err := c.writeLocked(msgFile, v[:]); err != nil {
+		// Never delivered: close it in the peer, where nothing can have
+		// used it.
 		windows.DuplicateHandle(proc, remote, 0, nil, 0, false, windows.DUPLICATE_CLOSE_SOURCE)
 		return c.opError("sendfile", err)
 	}
 	return nil
 }
 
+// peerProcess opens the peer's process with access. The PID is the one the
+// pipe reported when the connection was made; the process that has it now
+// is the peer only if it is older than the connection and the pipe is still
+// connected, so both are checked: a PID that the peer left behind and
+// another process took is refused.
+func (c *Conn) peerProcess(access uint32) (windows.Handle, error) {
+	proc, err := windows.OpenProcess(access|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(c.peer.PID))
+	if err != nil {
+		return 0, fmt.Errorf("opening the peer's process: %w", err)
+	}
+	if err := olderThan(proc, c.created); err != nil {
+		windows.CloseHandle(proc)
+		return 0, err
+	}
+	if info, err := c.pc.Info(); err != nil || info.State != namedpipe.StateConnected {
+		windows.CloseHandle(proc)
+		return 0, fmt.Errorf("the peer has left: %w", net.ErrClosed)
+	}
+	return proc, nil
+}
+
+// olderThan fails unless the process proc was created before t.
+func olderThan(proc windows.Handle, t time.Time) error {
+	var created, exited, kernel, user windows.Filetime
+	if err := windows.GetProcessTimes(proc, &created, &exited, &kernel, &user); err != nil {
+		return fmt.Errorf("reading the peer's process times: %w", err)
+	}
+	if time.Unix(0, created.Nanoseconds()).After(t) {
+		return fmt.Errorf("the peer's process ID now belongs to a newer process: %w", net.ErrClosed)
+	}
+	return nil
+}
+
 // ReceiveFile returns the file the peer sent with SendFile next. Where data
 // comes first it fails with an error wrapping ErrNoFile and leaves the data
-// for Read (see SendFile's ordering rule). The caller owns the file.
+// for Read (see SendFile's ordering rule). The caller owns the file. On
+// Windows files pass in message mode only: on a byte stream ReceiveFile
+// fails with errors.ErrUnsupported.
 func (c *Conn) ReceiveFile() (*os.File, error) {
+	if !c.message {
+		return nil, c.opError("receivefile", errFilesNeedMessages)
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.file == 0 && c.pend == nil {
-		if c.message {
-			m, err := c.next()
-			if err == nil {
-				c.pend = m
-			} else if !errors.Is(err, ErrFileNext) {
-				return nil, c.opError("receivefile", err)
+		m, err := c.next()
+		switch {
+		case err == nil:
+			c.pend = m
+			if m == nil {
+				c.pend = []byte{} // an empty message
 			}
-		} else {
-			m := make([]byte, markerLen)
-			n, err := io.ReadFull(c.pc, m)
-			if h, ok := marker(m[:n]); ok {
-				if err := c.trustPush(); err != nil {
-					return nil, c.opError("receivefile", err)
-				}
-				c.file = h
-			} else {
-				c.pend = m[:n]
-				if err != nil {
-					return nil, c.opError("receivefile", err)
-				}
-			}
+		case !errors.Is(err, ErrFileNext):
+			return nil, c.opError("receivefile", err)
 		}
 	}
 	if c.file == 0 {
@@ -594,7 +646,7 @@ func (c *Conn) Close() error {
 // more, and closes the files among them. Called with rmu held.
 func (c *Conn) closeUntaken() {
 	if c.trustPush() != nil {
-		return // markers from this peer name no handles of ours to close
+		return // this peer's files were refused: no handles of ours
 	}
 	for range 1024 {
 		p, err := c.pc.Peek()
@@ -605,8 +657,8 @@ func (c *Conn) closeUntaken() {
 		if err != nil {
 			return
 		}
-		if h, ok := marker(m); ok {
-			windows.CloseHandle(h)
+		if len(m) == 9 && m[0] == msgFile {
+			windows.CloseHandle(windows.Handle(binary.LittleEndian.Uint64(m[1:])))
 		}
 	}
 }

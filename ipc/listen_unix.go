@@ -4,14 +4,13 @@ package ipc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -30,8 +29,13 @@ const (
 	framed             // SOCK_STREAM with length-prefixed messages (macOS)
 )
 
-// seqpacket reports whether the OS has SOCK_SEQPACKET for Unix sockets.
-const seqpacket = runtime.GOOS == "linux" || runtime.GOOS == "freebsd"
+// seqpacket reports whether message mode uses SOCK_SEQPACKET: on Linux,
+// where each write(2) is one record of up to the send buffer's size.
+// FreeBSD has SOCK_SEQPACKET for Unix sockets too, but fails a record
+// larger than its 8 KiB default send buffer (EMSGSIZE) and, in recent
+// versions, ends a record only at MSG_EOR; there, as on macOS, the framing
+// keeps the boundaries.
+const seqpacket = runtime.GOOS == "linux"
 
 // forceFraming makes message mode use the framing on every OS, so that
 // tests on Linux cover macOS's path.
@@ -133,11 +137,18 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	return l, nil
 }
 
-// lockName takes the lock file beside path, without waiting.
+// lockName takes the lock file beside path, without waiting. It follows no
+// symbolic link and takes only a regular file of this user's: in a
+// directory others may write to, a link planted there must not make this
+// process create or lock a file elsewhere.
 func lockName(path string) (*os.File, error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || int(fi.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
+		f.Close()
+		return nil, fmt.Errorf("%s.lock is not a regular file of this user's: %w", path, fs.ErrPermission)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -154,11 +165,17 @@ func (c *Config) listen(path string, k kind, mode os.FileMode, gid int) (*Listen
 	if err := clearStale(path, k); err != nil {
 		return nil, err
 	}
-	var suffix [6]byte
-	rand.Read(suffix[:])
-	tmp := path + ".tmp-" + hex.EncodeToString(suffix[:])
-	if len(tmp) > maxSocketPath {
-		tmp = path // no room for a temporary name: bind in place
+	// The socket is made in a directory of its own, mode 0700, beside its
+	// place: there nobody can reach it, swap it for a link before chmod
+	// follows it, or connect before it has its mode. Then it is renamed
+	// into place. A path too long for that binds in place, with the umask's
+	// mode until chmod (the peer check still refuses other users).
+	tmp := path
+	if dir, err := os.MkdirTemp(filepath.Dir(path), ".ipc-"); err == nil {
+		defer os.Remove(dir)
+		if t := filepath.Join(dir, "s"); len(t) <= maxSocketPath {
+			tmp = t
+		}
 	}
 	ln, err := net.ListenUnix(k.net(), &net.UnixAddr{Name: tmp, Net: k.net()})
 	if err != nil {
@@ -272,7 +289,11 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 	for {
 		uc, err := l.ln.AcceptUnix()
 		if err != nil {
-			return nil, err
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				err = oe.Err // net names the temporary path it was bound to
+			}
+			return nil, &net.OpError{Op: "accept", Net: l.addr.Net, Addr: l.addr, Err: err}
 		}
 		c, err := newConn(uc, l.kind, l.addr, l.self.group != "")
 		if err == nil {
@@ -344,7 +365,10 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 			return cn, nil
 		}
 		missing := errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
-		if !missing || !c.WaitForServer {
+		// EAGAIN: the listener's backlog is full; wait for room, as Dial
+		// of a busy pipe does on Windows.
+		busy := errors.Is(err, syscall.EAGAIN)
+		if !busy && (!missing || !c.WaitForServer) {
 			var oe *net.OpError
 			if errors.As(err, &oe) {
 				err = oe.Err

@@ -34,7 +34,7 @@ func newRawReader(uc *net.UnixConn) *rawReader {
 	return r
 }
 
-func (r *rawReader) recvmsg(b, oob []byte) (int, int, error) {
+func (r *rawReader) recvmsg(b, oob []byte) (n, oobn, flags int, err error) {
 	r.iov.Base = &b[0]
 	r.iov.SetLen(len(b))
 	r.msg.Iov = &r.iov
@@ -46,11 +46,11 @@ func (r *rawReader) recvmsg(b, oob []byte) (int, int, error) {
 		r.msg.SetControllen(len(oob))
 	}
 	if err := r.rc.Read(r.fn); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	n, oobn, err := r.n, r.oobn, r.err
+	n, oobn, flags, err = r.n, r.oobn, int(r.msg.Flags), r.err
 	r.iov.Base, r.msg.Control = nil, nil // keep no buffer alive
-	return n, oobn, err
+	return n, oobn, flags, err
 }
 
 // read is one recvmsg; it reports whether the poller may stop waiting.

@@ -9,4 +9,4 @@ type rawReader struct{}
 
 func newRawReader(*net.UnixConn) *rawReader { return nil }
 
-func (*rawReader) recvmsg(b, oob []byte) (int, int, error) { panic("unreachable") }
+func (*rawReader) recvmsg(b, oob []byte) (int, int, int, error) { panic("unreachable") }

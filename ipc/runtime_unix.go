@@ -52,7 +52,7 @@ func runtimeDir() (string, error) {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d) == nil {
 		return d, nil
 	}
-	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(os.Getuid()))
+	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(os.Geteuid()))
 	err := checkPrivate(d)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -79,7 +79,7 @@ func checkPrivate(d string) error {
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: a symbolic link", errUnsafeDir)}
 	case !fi.IsDir():
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: not a directory", errUnsafeDir)}
-	case !ok || int(st.Uid) != os.Getuid():
+	case !ok || int(st.Uid) != os.Geteuid():
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: owned by uid %d", errUnsafeDir, st.Uid)}
 	case fi.Mode().Perm()&0o077 != 0:
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: mode %v", errUnsafeDir, fi.Mode().Perm())}
