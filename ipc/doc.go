@@ -33,7 +33,7 @@
 //
 // Files travel between processes with Conn.SendFile and Conn.ReceiveFile
 // (SCM_RIGHTS on Unix; on Windows the handle is duplicated into the peer
-// process), in order with the data: see SendFile.
+// process, in message mode only), in order with the data: see SendFile.
 //
 // Errors follow package net: *net.OpError for Dial, Accept and Conn
 // methods, wrapping fs.ErrNotExist for a missing name, fs.ErrExist for a

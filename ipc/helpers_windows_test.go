@@ -53,3 +53,6 @@ func TestRemoteRefused(t *testing.T) {
 		t.Errorf("Dial(%q) = %v, want ErrUnsupportedAddress", name, err)
 	}
 }
+
+// platformChild plays no Windows-only child roles.
+func platformChild([]string) (int, bool) { return 0, false }

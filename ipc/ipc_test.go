@@ -63,6 +63,9 @@ func runChild(args []string) int {
 		}
 		return 0 // Close, deferred, ends the parent's read
 	}
+	if code, ok := platformChild(args); ok {
+		return code
+	}
 	fmt.Fprintln(os.Stderr, "unknown child role", args)
 	return 1
 }

@@ -3,10 +3,12 @@
 package ipc
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -346,5 +348,71 @@ func TestAllowGroupAdmits(t *testing.T) {
 	other := Config{AllowGroup: "4712"}
 	if _, err := other.Dial(t.Context(), path); !errors.Is(err, fs.ErrPermission) {
 		t.Fatalf("Dial, the server no member = %v, want fs.ErrPermission", err)
+	}
+}
+
+// A privileged server hands a file its client could not open to a client
+// run as another, unprivileged user, which reads it through the descriptor
+// it received. Needs root, to start the client as nobody.
+func TestSendFileToUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("starting a child as another user takes root")
+	}
+	// Everything the child needs must be reachable by nobody: the binary
+	// and the socket's directory.
+	dir, err := os.MkdirTemp("", "conduit-ipc-priv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "ipc.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secret")
+	want := "for root's eyes, lent to nobody"
+	if err := os.WriteFile(secret, []byte(want), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sock := filepath.Join(dir, "s.sock")
+	cfg := Config{MessageMode: true, AllowOtherUsers: true}
+	l, err := cfg.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=unprivileged "+sock+" "+secret)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	c, err := l.AcceptIPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if cred, _ := c.PeerCredentials(); cred.UserID != "65534" {
+		t.Fatalf("the client runs as %+v, want uid 65534", cred)
+	}
+	if err := c.SendFile(f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ReadMessage()
+	if err != nil || string(got) != want {
+		t.Fatalf("the unprivileged child read %q, %v; want %q (stderr: %s)", got, err, want, stderr.String())
 	}
 }
