@@ -55,3 +55,6 @@ func (c *Conn) RemoteAddr() net.Addr                  { return Addr{} }
 func (c *Conn) SetDeadline(t time.Time) error         { return errors.ErrUnsupported }
 func (c *Conn) SetReadDeadline(t time.Time) error     { return errors.ErrUnsupported }
 func (c *Conn) SetWriteDeadline(t time.Time) error    { return errors.ErrUnsupported }
+
+func Path(name string) (string, error) { return "", errors.ErrUnsupported }
+func RuntimeDir() (string, error)      { return "", errors.ErrUnsupported }

@@ -38,6 +38,24 @@ type Listener struct {
 	addr Addr
 }
 
+// Path returns where name lives: a socket's path on Unix (a short name's in
+// the user's private runtime directory, which it creates and checks as
+// Listen does), a \\.\pipe\ path on Windows. A path is returned as it is.
+func Path(name string) (string, error) {
+	n, err := ipcname.Parse(name, "pipe", namedpipe.MaxNameLength)
+	if err != nil {
+		return "", err
+	}
+	return n.Path, nil
+}
+
+// RuntimeDir returns the user's private runtime directory, where short
+// names' sockets live, created and checked as Listen does. Windows has
+// none: there it fails with errors.ErrUnsupported.
+func RuntimeDir() (string, error) {
+	return "", fmt.Errorf("no runtime directory on Windows: names are pipes: %w", errors.ErrUnsupported)
+}
+
 // windowsIdentity returns who this process is, and the SID of AllowGroup.
 func (c *Config) windowsIdentity() (identity, error) {
 	user, err := winsec.CurrentUser()

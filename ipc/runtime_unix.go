@@ -43,6 +43,19 @@ func socketPath(name string) (path string, private bool, err error) {
 	return filepath.Join(dir, name+".sock"), true, nil
 }
 
+// Path returns where name lives: a socket's path on Unix (a short name's in
+// the user's private runtime directory, which it creates and checks as
+// Listen does), a \\.\pipe\ path on Windows. A path is returned as it is.
+func Path(name string) (string, error) {
+	p, _, err := socketPath(name)
+	return p, err
+}
+
+// RuntimeDir returns the user's private runtime directory, where short
+// names' sockets live, created and checked as Listen does. Windows has
+// none: there it fails with errors.ErrUnsupported.
+func RuntimeDir() (string, error) { return runtimeDir() }
+
 // runtimeDir returns the user's private runtime directory: $XDG_RUNTIME_DIR
 // when it is set and private (checkPrivate), else conduit-<uid> under the
 // temporary directory, created with mode 0700 and checked on every use, so

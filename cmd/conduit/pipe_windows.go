@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"os/exec"
+	"syscall"
+
+	"github.com/conduit-ipc/conduit/namedpipe"
+	"golang.org/x/sys/windows"
+)
+
+// listenPipe listens on a named pipe, with every option.
+func listenPipe(name string, o pipeOptions) (net.Listener, error) {
+	lc := namedpipe.ListenConfig{MessageMode: o.message, Backlog: o.backlog, SecurityDescriptor: o.sddl}
+	l, err := lc.Listen(name)
+	if errors.Is(err, namedpipe.ErrInvalidConfig) {
+		return nil, usageError{err}
+	}
+	return l, err
+}
+
+// dialPipe connects to a named pipe, waiting for a busy one (and, with
+// wait, a missing one) until the timeout.
+func dialPipe(name string, o pipeOptions) (net.Conn, error) {
+	ctx, cancel := dialContext(o)
+	defer cancel()
+	d := namedpipe.DialConfig{WaitForServer: o.wait}
+	c, err := d.Dial(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// shellCommandWindows runs command through cmd.exe, the command line as it
+// is (cmd.exe's quoting is not Go's).
+func shellCommandWindows(command string) *exec.Cmd {
+	cmd := exec.Command("cmd.exe")
+	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /c ` + command}
+	return cmd
+}
+
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, windows.ERROR_BROKEN_PIPE) || errors.Is(err, windows.ERROR_NO_DATA) ||
+		errors.Is(err, windows.ERROR_PIPE_NOT_CONNECTED)
+}
+
+// zeroIsEnd reports whether a zero-length message from c ends the stream:
+// on a named pipe, by convention.
+func zeroIsEnd(c any) bool {
+	_, ok := c.(*namedpipe.Conn)
+	return ok
+}
