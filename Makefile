@@ -45,10 +45,13 @@ test-windows:
 test-windows-race:
 	$(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 600s $(PKGS)
 
-# The example: an echo server and client over a named pipe, under Wine.
+# The demonstration: conduit built for Windows, run under Wine through the
+# same test bed (testbed/demo.sh): a server and a client over a named pipe,
+# ls and info, a mailslot message, an anonymous pipe to a child (--exec) and
+# a short bench.
 run:
-	$(WINENV) $(GO) build -o $(CURDIR)/.build/echo.exe ./examples/echo && \
-		go_windows_amd64_exec $(CURDIR)/.build/echo.exe
+	$(WINENV) $(GO) build -o $(CURDIR)/.build/conduit.exe ./cmd/conduit && \
+		bash testbed/demo.sh $(CURDIR)/.build/conduit.exe
 
 # Benchmarks with their same-run baselines: conduit's own, then the peers'
 # (go-winio) in the bench module, which keeps them out of conduit's go.mod.
