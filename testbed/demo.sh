@@ -20,7 +20,7 @@ server=$!
 step "a client, which waits for the server; each line is a message" dial "$pipe" --message --wait
 coproc client { conduit dial "$pipe" --message --wait --timeout 20s; }
 echo "hello, pipe" >&"${client[1]}"
-read -r reply <&"${client[0]}"
+read -r -t 60 reply <&"${client[0]}"
 echo "the client read back: $reply"
 
 step "the machine's pipes (Wine cannot enumerate them: its one-line error says so)" ls
@@ -31,7 +31,7 @@ conduit info "$pipe"
 
 step "the client's second message, then the end of its input"
 echo "second message" >&"${client[1]}"
-read -r reply <&"${client[0]}"
+read -r -t 60 reply <&"${client[0]}"
 echo "the client read back: $reply"
 exec {client[1]}>&- # a half-close: the child sees the end, and all of them exit
 wait "$server"
@@ -39,7 +39,10 @@ wait "$server"
 step "a mailslot message" mailslot recv "slot-$$" --count 1
 conduit mailslot recv "slot-$$" --count 1 --timeout 20s &
 recv=$!
-until conduit mailslot send "slot-$$" "a message through a mailslot" 2>/dev/null; do sleep 0.1; done
+for try in $(seq 300); do # until recv has made the slot, at most 30 s
+	conduit mailslot send "slot-$$" "a message through a mailslot" 2>/dev/null && break
+	sleep 0.1
+done
 wait $recv
 
 step "a short benchmark" bench --size 8MiB --rounds 300

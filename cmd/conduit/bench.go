@@ -45,6 +45,17 @@ Examples:
 	})
 }
 
+// isTerminal reports whether w is a terminal (a character device), where a
+// progress line that rewrites itself makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
 // byteSize is a flag of a size in bytes, with an optional KiB, MiB or GiB.
 type byteSize int64
 
@@ -57,6 +68,9 @@ func (b *byteSize) Set(s string) error {
 		if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
 			return fmt.Errorf("size %q: want a number of bytes, KiB, MiB or GiB", s)
 		}
+	}
+	if n < 0 || n > 1<<40 {
+		return fmt.Errorf("size %q: want 0 to 1 TiB", s)
 	}
 	switch unit {
 	case "", "B":
@@ -89,7 +103,10 @@ type pair struct {
 
 func benchCmd(size int64, rounds int, asJSON bool) error {
 	var results []result
-	progress := func(s string) { fmt.Fprintf(std.err, "\rconduit bench: %-50s", s) }
+	progress := func(string) {}
+	if isTerminal(std.err) {
+		progress = func(s string) { fmt.Fprintf(std.err, "\rconduit bench: %-50s", s) }
+	}
 	for _, p := range benchPairs() {
 		progress(p.name + " throughput")
 		mbs, err := throughput(p, size)
@@ -109,7 +126,9 @@ func benchCmd(size int64, rounds int, asJSON bool) error {
 		return err
 	}
 	results = append(results, extra...)
-	fmt.Fprintf(std.err, "\r%-66s\r", "")
+	if isTerminal(std.err) {
+		fmt.Fprintf(std.err, "\r%-66s\r", "")
+	}
 	if asJSON {
 		return writeJSON(std.out, results)
 	}
@@ -192,5 +211,3 @@ func anonymousPair() (io.ReadWriteCloser, io.ReadWriteCloser, error) {
 	}
 	return a, b, nil
 }
-
-var _ = os.Stdout

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,14 +19,22 @@ func init() {
 		help: `
 Each endpoint is npipe:NAME (a named pipe; Windows), unix:PATH (a Unix
 socket), tcp:HOST:PORT (loopback only unless --allow-remote) or - (stdio). A is
-listened on (stdio: one connection), and for each connection B is dialed.
-Serves one connection, or with --keep-open many at once. A half-close passes
-through where both ends have one.
+listened on (stdio: one connection), and for each connection B is dialed (B
+may be stdio for one connection only). Serves one connection, or with
+--keep-open many at once. A half-close passes through where the other end has
+one; where it has none (a byte-mode named pipe) that direction just stops, and
+the connection ends when the other direction does.
+
+Security: a bridge gives whoever can reach A what B gives. On Unix a unix: A
+is made as ipc does (mode 0600, this user's peers only); on Windows it is a
+plain socket file, which the directory's ACL guards. A tcp: A on loopback is
+open to every local user and to web pages that rebind DNS: bridging a
+privileged pipe there (Docker's) hands it to all of them.
 
 Examples:
   conduit bridge unix:/tmp/agent.sock npipe:openssh-ssh-agent --keep-open   # an SSH agent's pipe as a Unix socket
-  conduit bridge tcp:127.0.0.1:2375 npipe:docker_engine --keep-open          # Docker's pipe on a loopback port
-  conduit bridge - unix:/run/app.sock                                        # stdio to a socket`,
+  conduit bridge - unix:/run/app.sock                                        # stdio to a socket
+  conduit bridge tcp:127.0.0.1:8080 unix:/run/app.sock --keep-open          # a local web app's socket on a port`,
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var keep, remote bool
 			var timeout time.Duration
@@ -62,7 +71,14 @@ func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
 		return endpoint{}, usagef("endpoint %q: want npipe:NAME, unix:PATH, tcp:HOST:PORT or -", s)
 	}
 	switch kind {
-	case "npipe", "unix":
+	case "npipe":
+	case "unix":
+		// A path, relative to here if it is: never a short name.
+		abs, err := filepath.Abs(addr)
+		if err != nil {
+			return endpoint{}, err
+		}
+		addr = abs
 	case "tcp":
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -77,12 +93,22 @@ func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
 	return endpoint{kind, addr}, nil
 }
 
+// isLoopback reports whether host is a loopback address, or a name all of
+// whose addresses are.
 func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 func (e endpoint) listen() (net.Listener, error) {
@@ -101,27 +127,23 @@ func (e endpoint) dial() (net.Conn, error) {
 		return dialNpipe(e.addr)
 	case "unix":
 		return net.Dial("unix", e.addr)
-	case "-":
-		return stdioConn{}, nil
 	}
 	return net.Dial("tcp", e.addr)
 }
 
-// stdioConn is stdin and stdout as a connection.
-type stdioConn struct{ net.Conn }
-
-func (stdioConn) Read(b []byte) (int, error)  { return std.in.Read(b) }
-func (stdioConn) Write(b []byte) (int, error) { return std.out.Write(b) }
-func (stdioConn) Close() error                { return nil }
-
 func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
-	if a.kind == "-" {
+	switch {
+	case a.kind == "-" && b.kind == "-":
+		return usagef("bridge: stdio to stdio bridges nothing")
+	case b.kind == "-" && keep:
+		return usagef("bridge: stdio is one connection: it cannot be B with --keep-open")
+	case a.kind == "-":
 		c, err := b.dial()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		return netcat(c, std.in, std.out, false, false)
+		return netcat(c, false, false)
 	}
 	l, err := a.listen()
 	if err != nil {
@@ -146,6 +168,11 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 			}
 			return err
 		}
+		if b.kind == "-" {
+			l.Close() // stdio is one connection
+			defer ca.Close()
+			return netcat(ca, false, false) // ends with the client
+		}
 		cb, err := b.dial()
 		if err != nil {
 			ca.Close()
@@ -156,6 +183,7 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 			continue
 		}
 		if !keep {
+			l.Close() // one connection: later ones find no one, not a queue
 			return splice(ca, cb)
 		}
 		wg.Add(1)
@@ -169,17 +197,16 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 }
 
 // splice carries both directions between a and b until both have ended:
-// each side's end is passed to the other as a half-close where it has one,
-// else as a close.
+// each side's end is passed to the other as a half-close where it has one;
+// where it has none, that direction just stops, and the other goes on.
 func splice(a, b net.Conn) error {
 	defer a.Close()
 	defer b.Close()
 	errc := make(chan error, 2)
 	half := func(dst, src net.Conn) {
 		_, err := io.Copy(dst, src)
-		if hc, ok := dst.(halfCloser); !ok || hc.CloseWrite() != nil {
-			dst.Close() // no half-close: the whole connection ends
-			src.Close()
+		if hc, ok := dst.(halfCloser); ok {
+			hc.CloseWrite()
 		}
 		errc <- eofIsEnd(err)
 	}

@@ -4,13 +4,11 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/user"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/conduit-ipc/conduit/ipc"
 )
@@ -21,7 +19,7 @@ type socketInfo struct {
 	OwnerName   string `json:"owner_name"`
 	Mode        string `json:"mode"`
 	Listening   *bool  `json:"listening"`
-	ServerPID   int    `json:"server_pid"`
+	ServerPID   *int   `json:"server_pid"`
 	ServerUser  string `json:"server_user"`
 	ServerImage string `json:"server_image"`
 }
@@ -44,15 +42,14 @@ func infoCmd(name string, asJSON bool) error {
 		info.OwnerName = u.Username
 	}
 	info.Listening = listening(path, boundSockets())
-	// Connecting for a moment tells the server's process: the kernel's
-	// record of the listener's credentials.
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		pid, uid := serverCred(c.(*net.UnixConn))
-		c.Close()
-		info.ServerPID, info.ServerUser = pid, uid
-		if pid > 0 {
-			info.ServerImage, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	// The server, from the lock file an ipc listener holds: no connection
+	// is made, which the server would take for a client.
+	if pid := lockHolder(path + ".lock"); pid > 0 {
+		info.ServerPID = &pid
+		if pfi, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			info.ServerUser = strconv.Itoa(int(pfi.Sys().(*syscall.Stat_t).Uid))
 		}
+		info.ServerImage, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	}
 	if asJSON {
 		return writeJSON(std.out, info)
@@ -65,8 +62,8 @@ func infoCmd(name string, asJSON bool) error {
 	fmt.Fprintf(w, "path\t%s\n", info.Path)
 	fmt.Fprintf(w, "owner\t%s (uid %s), mode %s\n", info.OwnerName, info.Owner, info.Mode)
 	fmt.Fprintf(w, "listening\t%s\n", l)
-	if info.ServerPID > 0 || info.ServerUser != "" {
-		fmt.Fprintf(w, "server\tpid %d, uid %s %s\n", info.ServerPID, info.ServerUser, info.ServerImage)
+	if info.ServerPID != nil {
+		fmt.Fprintf(w, "server\tpid %d, uid %s %s\n", *info.ServerPID, info.ServerUser, info.ServerImage)
 	}
 	return w.Flush()
 }

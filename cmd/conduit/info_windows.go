@@ -42,10 +42,23 @@ func infoCmd(name string, asJSON bool) error {
 	// client come and go.
 	h, err := windows.CreateFile(p, windows.READ_CONTROL|windows.FILE_READ_ATTRIBUTES|windows.SYNCHRONIZE, 0, nil,
 		windows.OPEN_EXISTING, windows.SECURITY_SQOS_PRESENT|windows.SECURITY_IDENTIFICATION, 0)
+	if err == windows.ERROR_PIPE_BUSY {
+		return &os.PathError{Op: "info", Path: path, Err: fmt.Errorf("every instance is busy: try again when one is free (%w)", err)}
+	}
 	if err != nil {
 		return &os.PathError{Op: "info", Path: path, Err: err}
 	}
-	defer windows.CloseHandle(h)
+	// Closed as soon as the pipe has answered, before the slower lookups
+	// below: the server's Accept drops a client that left without a
+	// word only if it has left by then.
+	closed := false
+	closeH := func() {
+		if !closed {
+			windows.CloseHandle(h)
+			closed = true
+		}
+	}
+	defer closeH()
 	info := pipeInfo{Path: path, MayConnect: []string{}, MayCreate: []string{}, Denied: []string{}, Warnings: []string{}}
 	local, err := nt.QueryInformationFile[nt.FILE_PIPE_LOCAL_INFORMATION](h, nt.FilePipeLocalInformation)
 	if err != nil {
@@ -67,12 +80,15 @@ func infoCmd(name string, asJSON bool) error {
 	var pid uint32
 	if windows.GetNamedPipeServerProcessId(h, &pid) == nil {
 		info.ServerPID = int(pid)
-		info.ServerImage = processImage(pid)
 	}
 	sd, err := windows.GetSecurityInfo(h, windows.SE_KERNEL_OBJECT,
 		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return &os.PathError{Op: "info", Path: path, Err: err}
+	}
+	closeH()
+	if pid != 0 {
+		info.ServerImage = processImage(pid)
 	}
 	info.SDDL = sd.String()
 	owner, _, _ := sd.Owner()

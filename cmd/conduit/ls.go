@@ -19,7 +19,7 @@ something listens on each (Linux).
 JSON (--json), one array:
   Windows: [{"name": "docker_engine", "path": "\\\\.\\pipe\\docker_engine", "instances": 2, "max_instances": 0}]
            max_instances 0 means unlimited.
-  Unix:    [{"name": "myapp.sock", "path": "/run/user/1000/myapp.sock", "listening": true}]
+  Unix:    [{"name": "myapp", "path": "/run/user/1000/myapp.sock", "listening": true}]
            listening is null where the OS does not say.
 
 Examples:

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/conduit-ipc/conduit/ipc"
-	"golang.org/x/sys/unix"
 )
 
 type socketEntry struct {
@@ -38,7 +37,8 @@ func lsCmd(asJSON bool) error {
 			continue
 		}
 		p := filepath.Join(dir, de.Name())
-		entries = append(entries, socketEntry{Name: de.Name(), Path: p, Listening: listening(p, bound)})
+		// The name as Listen and Dial take it.
+		entries = append(entries, socketEntry{Name: strings.TrimSuffix(de.Name(), ".sock"), Path: p, Listening: listening(p, bound)})
 	}
 	if asJSON {
 		return writeJSON(std.out, entries)
@@ -57,20 +57,19 @@ func lsCmd(asJSON bool) error {
 
 // listening says whether something listens on the socket at p, without
 // connecting to it (which a server would take for a client). An ipc
-// listener holds p's lock file with flock while it listens; for another
+// listener holds p's lock file while it listens (lockHolder); for another
 // program's socket, /proc/net/unix (Linux) names the listening sockets by
 // the path they were bound to. nil: unknown.
 func listening(p string, bound map[string]bool) *bool {
 	yes, no := true, false
-	if f, err := os.Open(p + ".lock"); err == nil {
-		defer f.Close()
-		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-		if err == unix.EWOULDBLOCK {
+	if _, err := os.Stat(p + ".lock"); err == nil {
+		switch pid := lockHolder(p + ".lock"); {
+		case pid > 0:
 			return &yes
-		}
-		if err == nil {
+		case pid == 0:
 			return &no
 		}
+		return nil
 	}
 	if bound == nil {
 		return nil

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/conduit-ipc/conduit/mailslot"
@@ -60,5 +59,3 @@ func mailslotSend(name string, messages []string) error {
 	}
 	return sc.Err()
 }
-
-var _ = os.Stdin

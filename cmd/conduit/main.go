@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -69,6 +70,7 @@ var std stdio
 // run runs conduit with args and returns the exit status.
 func run(args []string, in io.Reader, out, errw io.Writer) int {
 	std = stdio{in, out, errw}
+	stdinPump = newPump(in)
 	err := dispatch(args)
 	switch {
 	case err == nil:
@@ -88,21 +90,22 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func dispatch(args []string) error {
 	if len(args) == 0 {
-		usage(std.err)
-		return usagef("no command given")
+		return usagef("no command given: run conduit --help")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				commandUsage(std.out, c, flag.NewFlagSet(c.name, flag.ContinueOnError))
-				return nil
+			c, ok := commands[args[1]]
+			if !ok {
+				return usagef("unknown command %q: run conduit --help", args[1])
 			}
+			commandUsage(std.out, c, flag.NewFlagSet(c.name, flag.ContinueOnError))
+			return nil
 		}
 		usage(std.out)
 		return nil
 	case "-version", "--version", "version":
-		fmt.Fprintln(std.out, "conduit", version)
+		fmt.Fprintln(std.out, "conduit", buildVersion())
 		return nil
 	}
 	c, ok := commands[args[0]]
@@ -148,13 +151,25 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// buildVersion is version, or the module's version when go install built
+// conduit from a tagged release.
+func buildVersion() string {
+	if version != "devel" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintf(w, `conduit %s: pipes from the command line: netcat, socat, npiperelay and PipeList in one.
 
 Usage: conduit COMMAND [ARGS] [FLAGS]   (flags may come before or after the arguments)
 
 Commands:
-`, version)
+`, buildVersion())
 	var names []string
 	for n := range commands {
 		names = append(names, n)

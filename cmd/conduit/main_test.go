@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The test binary is conduit itself when CONDUIT_E2E_MAIN is set: the tests
@@ -25,6 +26,12 @@ func TestMain(m *testing.M) {
 			// A child for --exec: stdin to stdout, in upper case.
 			b, _ := io.ReadAll(os.Stdin)
 			os.Stdout.Write(bytes.ToUpper(b))
+			os.Exit(0)
+		}
+		if len(os.Args) > 1 && os.Args[1] == "__bye" {
+			// A child for --exec that says bye and leaves, reading
+			// nothing: the connection ends from the server's side.
+			os.Stdout.WriteString("bye\n")
 			os.Exit(0)
 		}
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -40,12 +47,19 @@ func conduit(args ...string) *exec.Cmd {
 }
 
 // upperCommand is an --exec command that upper-cases its input.
-func upperCommand() string {
+func upperCommand() string { return selfCommand("__upper") }
+
+// selfCommand is an --exec command line that runs this binary in role.
+func selfCommand(role string) string {
 	exe := os.Args[0]
-	if strings.ContainsAny(exe, " \\t") && runtime.GOOS != "windows" {
-		exe = "'" + exe + "'"
+	if strings.ContainsAny(exe, " \t") {
+		if runtime.GOOS == "windows" {
+			exe = `"` + exe + `"`
+		} else {
+			exe = "'" + exe + "'"
+		}
 	}
-	return exe + " __upper"
+	return exe + " " + role
 }
 
 // runResult runs cmd with stdin and returns its output and exit status.
@@ -159,6 +173,67 @@ func TestRelay(t *testing.T) {
 	}
 }
 
+// When the server ends the connection, dial and relay end too, though their
+// stdin is still open and gives nothing (a terminal no one types into).
+func TestPeerEndsFirst(t *testing.T) {
+	for _, cmd := range []string{"dial", "relay"} {
+		t.Run(cmd, func(t *testing.T) {
+			n := name()
+			background(t, conduit("listen", n, "--exec", selfCommand("__bye")), nil)
+			c := conduit(cmd, n, "--wait", "--timeout", "20s")
+			// A pipe of the OS's, not an io.Reader, so that exec copies
+			// nothing and Wait waits for the process alone.
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close() // stdin stays open until the test ends
+			c.Stdin = r
+			var out bytes.Buffer
+			c.Stdout = &out
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- c.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil || out.String() != "bye\n" {
+					t.Fatalf("%s: %q, %v", cmd, out.String(), err)
+				}
+			case <-time.After(20 * time.Second):
+				c.Process.Kill()
+				t.Fatalf("%s went on after the server had ended the connection", cmd)
+			}
+		})
+	}
+}
+
+// info's look at a socket is not a client: a server that serves one client
+// still serves the next one that dials. (On Windows it cannot be so.)
+func TestInfoIsNoClient(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("windows: a pipe's security can be read only by opening it: info is a client for a moment there (its help says so)")
+	}
+	n := name()
+	wait := background(t, conduit("listen", n), []byte("for the real client"))
+	// The server exists once info can describe it.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, _, code := runResult(t, conduit("info", n), nil); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("info never found the server")
+		}
+	}
+	stdout, stderr, code := runResult(t, conduit("dial", n, "--timeout", "20s"), nil)
+	if code != 0 || stdout != "for the real client" {
+		t.Fatalf("the client after info: %q, exit %d: %s", stdout, code, stderr)
+	}
+	wait()
+}
+
 // bridge joins stdio, or a socket of its own, to a pipe whose server is a
 // child, half-close included.
 func TestBridge(t *testing.T) {
@@ -202,7 +277,7 @@ func TestLsInfo(t *testing.T) {
 			t.Fatalf("ls --json: %v: %s", err, stdout)
 		}
 		for _, e := range entries {
-			if strings.Contains(fmt.Sprint(e["name"]), n) {
+			if e["name"] == n { // as listen and info take it
 				if l, ok := e["listening"]; ok && l != true {
 					t.Errorf("%v: not listening", e)
 				}
@@ -292,6 +367,10 @@ func TestErrors(t *testing.T) {
 		{[]string{"listen"}, 2},
 		{[]string{"bridge", "a:b", "-"}, 2},
 		{[]string{"bridge", "tcp:192.0.2.1:80", "-"}, 2},
+		{[]string{"bridge", "-", "-"}, 2},
+		{[]string{"bridge", "unix:/tmp/x", "-", "--keep-open"}, 2},
+		{[]string{}, 2},
+		{[]string{"help", "nosuchcommand"}, 2},
 		{[]string{"dial", name()}, 1},
 		{[]string{"info", name()}, 1},
 	} {

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conduit-ipc/conduit/anonpipe"
@@ -40,14 +40,17 @@ func init() {
 		name: "listen", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "listen on a pipe: stdin goes to the client, the client to stdout",
 		help: `
-Serves one client, or with --keep-open one after another. With --exec, each
-connection becomes the command's stdin and stdout (as socat EXEC: or nc -e),
-through anonymous pipes to the child.
+Serves one client, or with --keep-open one after another (with --exec, many
+at once). With --exec, each connection becomes the command's stdin and stdout
+(as socat EXEC: or nc -e), through anonymous pipes to the child. A byte-mode
+named pipe has no half-close, so a client cannot tell the command its input
+has ended: give commands that read to the end (sort) --message.
 
 Examples:
   conduit listen myapp                          # \\.\pipe\myapp (Windows), a private socket (Unix)
   conduit listen myapp --message                # one line = one message
-  conduit listen myapp --keep-open --exec sort  # a sorting service
+  conduit listen myapp --message --keep-open --exec sort   # a sorting service: message
+                                                          # mode, whose clients can say they are done
   conduit listen myapp --sddl "D:P(A;;GA;;;SY)(A;;0x12019b;;;AU)"   # Windows: any user may connect`,
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var o pipeOptions
@@ -112,6 +115,9 @@ func pipeFlags(fs *flag.FlagSet, o *pipeOptions, server bool) {
 }
 
 func listenCmd(name string, o pipeOptions, keep bool, command string) error {
+	if o.backlog < 0 {
+		return usagef("listen: --backlog %d: want 0 (the default) or more", o.backlog)
+	}
 	l, err := listenPipe(name, o)
 	if err != nil {
 		return err
@@ -121,6 +127,8 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 	if o.timeout > 0 {
 		timer = time.AfterFunc(o.timeout, func() { l.Close() })
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		c, err := l.Accept()
 		if timer != nil {
@@ -133,18 +141,34 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 			}
 			return err
 		}
-		if command != "" {
-			err = execConn(c, command, o.message)
-		} else {
-			err = netcat(c, std.in, std.out, o.message, o.closeOnEOF)
+		serve := func() error {
+			defer c.Close()
+			if command != "" {
+				return execConn(c, command, o.message)
+			}
+			return netcat(c, o.message, o.closeOnEOF)
 		}
-		c.Close()
-		if !keep {
-			return err
+		switch {
+		case !keep:
+			return serve()
+		case command != "":
+			// Each connection has its own child: serve them at once.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				report(serve())
+			}()
+		default:
+			// stdin and stdout are one: one connection after another.
+			report(serve())
 		}
-		if err != nil {
-			fmt.Fprintln(std.err, "conduit: "+oneLine(err.Error()))
-		}
+	}
+}
+
+// report prints a connection's error, for the commands that go on.
+func report(err error) {
+	if err != nil {
+		fmt.Fprintln(std.err, "conduit: "+oneLine(err.Error()))
 	}
 }
 
@@ -157,7 +181,7 @@ func dialCmd(name string, o pipeOptions, command string) error {
 	if command != "" {
 		return execConn(c, command, o.message)
 	}
-	return netcat(c, std.in, std.out, o.message, o.closeOnEOF)
+	return netcat(c, o.message, o.closeOnEOF)
 }
 
 func relayCmd(name string, o pipeOptions) error {
@@ -166,7 +190,7 @@ func relayCmd(name string, o pipeOptions) error {
 		return err
 	}
 	defer c.Close()
-	return netcat(c, std.in, std.out, o.message, true)
+	return netcat(c, o.message, true)
 }
 
 // dialContext is the context of a dial with o's timeout.
@@ -177,17 +201,24 @@ func dialContext(o pipeOptions) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-// netcat moves in to c and c to out, and returns when both directions
-// have ended. At the end of in, c is half-closed where it can be; where it
-// cannot be (a byte-mode named pipe), netcat goes on reading until the peer
-// closes, unless endOnEOF, when it returns at once (and the caller closes
-// c). A write that fails ends the direction in to c.
-func netcat(c net.Conn, in io.Reader, out io.Writer, message, endOnEOF bool) error {
+// netcat moves stdin to c and c to stdout. At the end of stdin, c is
+// half-closed where it can be (message pipes, Unix sockets); where it cannot
+// be (a byte-mode named pipe), netcat goes on reading until the peer closes,
+// unless endOnEOF, when it returns then. When the peer's side ends, the peer
+// may have only half-closed and still read, so stdin goes on to it while it
+// has data to give, as socat's closing phase does; once stdin has given
+// nothing for closingWait (an idle terminal, say), or ends, netcat returns,
+// and what stdin still holds stays for the next connection.
+func netcat(c net.Conn, message, endOnEOF bool) error {
+	done := make(chan struct{})
+	defer close(done) // ends the stdin reader of this connection
 	outDone := make(chan error, 1)
 	inDone := make(chan error, 1)
-	go func() { outDone <- copyOut(out, c, message) }()
+	var act activity
+	act.touch()
+	go func() { outDone <- copyOut(std.out, c, message) }()
 	go func() {
-		err := copyIn(c, in, message)
+		err := copyIn(c, act.watch(stdinPump.reader(done)), message)
 		if err == nil {
 			if hc, ok := c.(halfCloser); !ok || hc.CloseWrite() != nil {
 				if endOnEOF {
@@ -197,31 +228,74 @@ func netcat(c net.Conn, in io.Reader, out io.Writer, message, endOnEOF bool) err
 		}
 		inDone <- err
 	}()
+	finish := func(outErr, inErr error) error {
+		if inErr != nil && inErr != errEndOnEOF && !isPeerGone(inErr) {
+			return inErr
+		}
+		return outErr
+	}
 	select {
 	case err := <-inDone:
 		if err == errEndOnEOF {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !isPeerGone(err) {
 			return err
 		}
-		return <-outDone
+		return <-outDone // half-closed, or the peer is gone: read to the end
 	case err := <-outDone:
-		// The peer has ended its side; what is left of in still goes to
-		// it (after a half-close it reads on), until in ends or a write
-		// fails.
-		if ierr := <-inDone; err == nil && ierr != errEndOnEOF && !isPeerGone(ierr) {
-			err = ierr
+		tick := time.NewTicker(closingWait / 5)
+		defer tick.Stop()
+		for {
+			select {
+			case ierr := <-inDone:
+				return finish(err, ierr)
+			case <-tick.C:
+				if act.idle(closingWait) {
+					return finish(err, nil)
+				}
+			}
 		}
-		return err
 	}
+}
+
+// closingWait is how long stdin may give nothing, after the peer's side has
+// ended, before netcat stops waiting for it.
+const closingWait = 500 * time.Millisecond
+
+// activity follows a reader: whether it is waiting for data, and since
+// when it last had some.
+type activity struct {
+	waiting atomic.Bool
+	last    atomic.Int64 // UnixNano
+}
+
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// idle reports whether the reader waits, and has had no data for d.
+func (a *activity) idle(d time.Duration) bool {
+	return a.waiting.Load() && time.Since(time.Unix(0, a.last.Load())) > d
+}
+
+func (a *activity) watch(r io.Reader) io.Reader {
+	return readerFunc(func(b []byte) (int, error) {
+		a.waiting.Store(true)
+		n, err := r.Read(b)
+		a.waiting.Store(false)
+		if n > 0 {
+			a.touch()
+		}
+		return n, err
+	})
 }
 
 var errEndOnEOF = errors.New("end on EOF")
 
-// isPeerGone reports whether a write failed because the peer closed.
+// isPeerGone reports whether a read or write failed because the peer
+// closed, or because the connection ended.
 func isPeerGone(err error) bool {
-	return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || isBrokenPipe(err)
+	return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, errEnded) || isBrokenPipe(err)
 }
 
 // copyOut copies what c sends to out: bytes, or one message a line.
@@ -281,8 +355,9 @@ func copyIn(c io.Writer, in io.Reader, message bool) error {
 	}
 }
 
+// eofIsEnd turns the ways a peer ends a connection into the end of it.
 func eofIsEnd(err error) error {
-	if err == io.EOF || errors.Is(err, net.ErrClosed) {
+	if err == io.EOF || isPeerGone(err) {
 		return nil
 	}
 	return err
@@ -339,5 +414,3 @@ func shellCommand(command string) *exec.Cmd {
 	}
 	return exec.Command("/bin/sh", "-c", command)
 }
-
-var _ = os.Stdin

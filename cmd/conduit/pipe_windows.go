@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"github.com/conduit-ipc/conduit/namedpipe"
@@ -33,11 +35,17 @@ func dialPipe(name string, o pipeOptions) (net.Conn, error) {
 	return c, nil
 }
 
-// shellCommandWindows runs command through cmd.exe, the command line as it
-// is (cmd.exe's quoting is not Go's).
+// shellCommandWindows runs command through cmd.exe (%ComSpec%, not one
+// found on PATH), the command line as it is: /s makes cmd.exe strip just
+// the outer quotes added here, whatever quotes command has of its own, and
+// /d skips AutoRun commands.
 func shellCommandWindows(command string) *exec.Cmd {
-	cmd := exec.Command("cmd.exe")
-	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /c ` + command}
+	comspec := os.Getenv("ComSpec")
+	if comspec == "" {
+		comspec = filepath.Join(os.Getenv("SystemRoot"), "System32", "cmd.exe")
+	}
+	cmd := exec.Command(comspec)
+	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /d /s /c "` + command + `"`}
 	return cmd
 }
 
