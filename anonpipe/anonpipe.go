@@ -116,6 +116,14 @@ func Duplex() (a, b *os.File, err error) {
 // Duplex returns a two-way pipe: what is written to a is read from b, and
 // the other way round. Both ends are asynchronous and neither is inherited
 // by child processes.
+//
+// One goroutine may read an end while another writes it; on Windows the
+// ends are overlapped, so neither waits for the other. Built with -race, such
+// a program may still get a report from inside the standard library: Go's
+// os.File on Windows (as of Go 1.26) adds every transfer to one file offset
+// from Read and from Write under separate locks (internal/poll,
+// FD.addOffset). The named-pipe file system ignores the offset, so the data
+// is unaffected; the report is about Go's bookkeeping, not the pipe.
 func (c *Config) Duplex() (a, b *os.File, err error) {
 	return c.pair(end{read: true, write: true, async: true}, end{read: true, write: true, async: true}, true)
 }

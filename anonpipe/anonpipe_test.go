@@ -58,6 +58,16 @@ func TestPipeData(t *testing.T) {
 }
 
 func TestDuplexData(t *testing.T) {
+	if raceEnabled && runtime.GOOS == "windows" {
+		// Go 1.26's os.File on Windows adds each transfer to FD.offset from
+		// Read (under the read lock) and from Write (under the write lock)
+		// alike (internal/poll fd_windows.go, FD.addOffset), so reading and
+		// writing one end at once is a data race inside the standard
+		// library. Pipes ignore the offset, so the bytes are right (the
+		// run without -race checks them), but the race detector fails the
+		// test whenever it sees the two overlap.
+		t.Skip("go: os.File on Windows updates its file offset from concurrent Read and Write (internal/poll FD.addOffset)")
+	}
 	a, b, err := Duplex()
 	if err != nil {
 		t.Fatal(err)
