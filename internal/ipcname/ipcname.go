@@ -17,6 +17,9 @@ var (
 	ErrNotPath = errors.New(`not a \\host\kind\name path`)
 	ErrNoName  = errors.New("path has no name after its kind")
 	ErrRemote  = errors.New("name is on another machine; only local names can be created")
+	// ErrBadComponent is the error of a name that Win32 path normalization
+	// would rewrite (see Parse).
+	ErrBadComponent = errors.New(`name has a component that Windows rewrites in \\.\ paths: empty, "." or "..", or ending in a dot or space`)
 )
 
 // Name is a parsed name.
@@ -33,6 +36,18 @@ func (n Name) Local() bool { return n.Host == "." || n.Host == "?" }
 // \\host\kind\x, with either slash in the prefix. kind is "pipe" or
 // "mailslot"; the part after \kind\ may itself hold backslashes, as many real
 // names do. maxLen is the longest Path allowed, in UTF-16 code units.
+//
+// Servers create a name as it is, through its NT path (\??\pipe\x), while
+// clients open the Win32 path, which Windows normalizes first (as
+// GetFullPathName does) unless it begins with \\?\: a slash becomes a
+// backslash, runs of backslashes one, "." and ".." components are
+// resolved, up to \\.\ itself, and trailing dots and spaces are dropped.
+// So that Dial opens exactly what Listen created, and a name cannot step out
+// of \\.\pipe\ or \\.\mailslot\ (\\.\mailslot\..\C:\x is the file C:\x),
+// Parse turns slashes in the name into backslashes, as Windows would, and
+// refuses, with ErrBadComponent, a name with an empty component, a "." or
+// ".." component, or one that ends in a dot or a space. Names on the \\?\
+// host are taken as they are: Windows does not normalize them either.
 func Parse(s, kind string, maxLen int) (Name, error) {
 	if s == "" {
 		return Name{}, ErrEmpty
@@ -43,7 +58,7 @@ func Parse(s, kind string, maxLen int) (Name, error) {
 	notPath := fmt.Errorf(`%w: want a short name or \\host\%s\name`, ErrNotPath, kind)
 	var n Name
 	if !isSep(s[0]) {
-		n = Name{Path: `\\.\` + kind + `\` + s, Host: ".", Name: s}
+		n = Name{Host: ".", Name: s}
 	} else {
 		if len(s) < 2 || !isSep(s[1]) {
 			return Name{}, notPath
@@ -62,8 +77,15 @@ func Parse(s, kind string, maxLen int) (Name, error) {
 		if name == "" {
 			return Name{}, fmt.Errorf(`%w: \%s\ ends the path`, ErrNoName, kind)
 		}
-		n = Name{Path: `\\` + host + `\` + kind + `\` + name, Host: host, Name: name}
+		n = Name{Host: host, Name: name}
 	}
+	if n.Host != "?" {
+		n.Name = strings.ReplaceAll(n.Name, "/", `\`)
+		if err := checkComponents(n.Name); err != nil {
+			return Name{}, err
+		}
+	}
+	n.Path = `\\` + n.Host + `\` + kind + `\` + n.Name
 	if l := len(utf16.Encode([]rune(n.Path))); l > maxLen {
 		return Name{}, fmt.Errorf("%w: %d UTF-16 code units, the limit is %d", ErrTooLong, l, maxLen)
 	}
@@ -78,6 +100,17 @@ func ParseLocal(s, kind string, maxLen int) (Name, error) {
 		return Name{}, ErrRemote
 	}
 	return n, err
+}
+
+// checkComponents refuses a name that Win32 path normalization would
+// change (with its slashes already backslashes): see Parse.
+func checkComponents(name string) error {
+	for c := range strings.SplitSeq(name, `\`) {
+		if c == "" || c == "." || c == ".." || strings.HasSuffix(c, ".") || strings.HasSuffix(c, " ") {
+			return fmt.Errorf("%w: %q", ErrBadComponent, c)
+		}
+	}
+	return nil
 }
 
 func isSep(c byte) bool { return c == '\\' || c == '/' }
