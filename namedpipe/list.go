@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"unicode/utf16"
 )
 
@@ -59,15 +60,16 @@ func parseDirectory(list []Entry, buf []byte) ([]Entry, error) {
 		}
 		// Only the low halves carry the counts; a file system that
 		// sign-extended them would read the same.
-		e := Entry{
-			Name:         string(utf16.Decode(name)),
-			Instances:    int(le.Uint32(rec[dirEndOfFile:])),
-			MaxInstances: int(le.Uint32(rec[dirAllocationSize:])),
+		cur, max := le.Uint32(rec[dirEndOfFile:]), le.Uint32(rec[dirAllocationSize:])
+		if max == unlimitedInstances {
+			max = 0
 		}
-		if le.Uint32(rec[dirAllocationSize:]) == unlimitedInstances {
-			e.MaxInstances = 0
+		// No pipe has 2^31 instances; such a count would be negative in
+		// a 32-bit int.
+		if cur > math.MaxInt32 || max > math.MaxInt32 {
+			return list, fmt.Errorf("%w: record at %d: %d instances of %d", errBadRecord, off, cur, max)
 		}
-		list = append(list, e)
+		list = append(list, Entry{Name: string(utf16.Decode(name)), Instances: int(cur), MaxInstances: int(max)})
 		if next == 0 {
 			return list, nil
 		}
