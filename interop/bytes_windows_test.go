@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -72,16 +73,22 @@ func TestByteModeEcho(t *testing.T) {
 		t.Errorf("conduit CloseWrite on a byte pipe = %v, want errors.ErrUnsupported", err)
 	}
 
-	// An empty WriteFile on a byte pipe queues nothing (NPFS's
-	// NpWriteDataQueue writes a zero-length entry for message pipes only):
-	// had it delivered a 0-byte read, conduit's Read would say io.EOF.
+	// go-winio passes an empty Write to WriteFile, which on a byte pipe
+	// queues nothing (NPFS's NpWriteDataQueue queues a zero-length entry
+	// on message pipes only): conduit's Read finds nothing and lasts until
+	// its deadline, where a 0-byte read would have been io.EOF.
 	if n, err := client.Write(nil); n != 0 || err != nil {
 		t.Fatalf("go-winio Write(nil) = %d, %v; want 0, nil", n, err)
 	}
-	client.Write([]byte("x"))
 	buf := make([]byte, 16)
+	server.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := server.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("conduit Read after go-winio's empty Write = %q, %v; want a deadline error (something was sent)", buf[:n], err)
+	}
+	server.SetReadDeadline(time.Now().Add(time.Minute))
+	client.Write([]byte("x"))
 	if n, err := server.Read(buf); err != nil || string(buf[:n]) != "x" {
-		t.Fatalf("conduit Read after go-winio's empty Write = %q, %v; want \"x\"", buf[:n], err)
+		t.Fatalf("conduit Read = %q, %v; want \"x\"", buf[:n], err)
 	}
 
 	client.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,7 @@ func dialConduit(t *testing.T, path string) *namedpipe.Conn {
 		t.Fatalf("conduit Dial: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(time.Minute))
 	return c
 }
 
@@ -65,6 +67,9 @@ func TestConduitClientWinioListenerBytes(t *testing.T) {
 	skipOnWine(t, winioListenerGap)
 	server := make(chan net.Conn, 1)
 	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // should the test fail first
 	path, done := winioServe(t, nil, func(c net.Conn) error {
 		server <- c
 		<-release
@@ -119,6 +124,7 @@ func TestConduitClientWinioListenerBytes(t *testing.T) {
 func TestConduitClientWinioListenerMessages(t *testing.T) {
 	skipOnWine(t, winioListenerGap)
 	sizes := []int{70000, 5, 4097}
+	release := make(chan struct{})
 	path, done := winioServe(t, &winio.PipeConfig{MessageMode: true, InputBufferSize: 4096, OutputBufferSize: 4096},
 		func(s net.Conn) error {
 			var want []byte
@@ -137,7 +143,13 @@ func TestConduitClientWinioListenerMessages(t *testing.T) {
 					return fmt.Errorf("go-winio Write of %d bytes = %d, %w", n, m, err)
 				}
 			}
-			return s.(closeWriter).CloseWrite()
+			if err := s.(closeWriter).CloseWrite(); err != nil {
+				return err
+			}
+			// Stay open until conduit has read the end of the stream,
+			// so that it reads CloseWrite's, not Close's.
+			<-release
+			return nil
 		})
 	c := dialConduit(t, path)
 	if info, err := c.Info(); err != nil || !info.MessageType || !info.MessageReadMode {
@@ -163,6 +175,7 @@ func TestConduitClientWinioListenerMessages(t *testing.T) {
 	if n, err := c.Read(make([]byte, 16)); n != 0 || err != io.EOF {
 		t.Fatalf("conduit Read after go-winio's CloseWrite = %d, %v; want 0, io.EOF", n, err)
 	}
+	free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	winio "github.com/Microsoft/go-winio"
 	"github.com/conduit-ipc/conduit/namedpipe"
 )
 
@@ -247,9 +248,18 @@ func TestZeroLengthWritesMessage(t *testing.T) {
 	if n, err := server.Write(nil); n != 0 || err != nil {
 		t.Fatalf("conduit Write(nil) = %d, %v; want 0, nil", n, err)
 	}
+	// Had it sent a zero-length message, it would be waiting alone, and
+	// go-winio's Read would return it at once as io.EOF; nothing waits, so
+	// the Read lasts until its deadline. (Read with data queued behind it,
+	// a zero-length message vanishes: see TestConduitCloseWriteUnreadByWinio.)
+	client.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := client.Read(buf); err != winio.ErrTimeout {
+		t.Fatalf("go-winio Read after conduit's empty Write = %q, %v; want ErrTimeout (the empty Write sent a message)", buf[:n], err)
+	}
+	client.SetReadDeadline(time.Now().Add(time.Minute))
 	server.WriteMessage([]byte("y"))
 	if n, err := client.Read(buf); err != nil || string(buf[:n]) != "y" {
-		t.Fatalf("go-winio Read after conduit's empty Write = %q, %v; want \"y\" (the empty Write sent a message)", buf[:n], err)
+		t.Fatalf("go-winio Read = %q, %v; want \"y\"", buf[:n], err)
 	}
 
 	if err := server.WriteMessage(nil); err != nil {
