@@ -67,9 +67,6 @@ func TestConduitClientWinioListenerBytes(t *testing.T) {
 	skipOnWine(t, winioListenerGap)
 	server := make(chan net.Conn, 1)
 	release := make(chan struct{})
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // should the test fail first
 	path, done := winioServe(t, nil, func(c net.Conn) error {
 		server <- c
 		<-release
@@ -125,6 +122,9 @@ func TestConduitClientWinioListenerMessages(t *testing.T) {
 	skipOnWine(t, winioListenerGap)
 	sizes := []int{70000, 5, 4097}
 	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // should the test fail first
 	path, done := winioServe(t, &winio.PipeConfig{MessageMode: true, InputBufferSize: 4096, OutputBufferSize: 4096},
 		func(s net.Conn) error {
 			var want []byte
