@@ -116,8 +116,8 @@ func TestConduitClientWinioListenerBytes(t *testing.T) {
 // TestConduitClientWinioListenerMessages: on a go-winio message pipe,
 // conduit's Dial switches its end to message read mode, so ReadMessage
 // returns each of go-winio's Writes whole, larger than the quota too, and
-// go-winio's CloseWrite as io.EOF; conduit's messages and CloseWrite
-// (after Flush) reach go-winio's byte-mode reads, then io.EOF.
+// go-winio's CloseWrite as io.EOF; conduit's messages and CloseWrite reach
+// go-winio's byte-mode reads, then io.EOF.
 func TestConduitClientWinioListenerMessages(t *testing.T) {
 	skipOnWine(t, winioListenerGap)
 	sizes := []int{70000, 5, 4097}
@@ -159,9 +159,6 @@ func TestConduitClientWinioListenerMessages(t *testing.T) {
 		if err := c.WriteMessage(pattern(n, 10+i)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
 	}
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)

@@ -71,8 +71,8 @@ func TestWinioCloseWriteReadByConduit(t *testing.T) {
 }
 
 // TestConduitCloseWriteReadByWinio: conduit's CloseWrite reads as io.EOF
-// through go-winio's Read, after every message before it, when the data
-// before it has been read first, which Flush waits for (see
+// through go-winio's Read, after every message before it (CloseWrite waits
+// for the data before it to be read first: see
 // TestConduitCloseWriteUnreadByWinio for why that matters to go-winio).
 func TestConduitCloseWriteReadByWinio(t *testing.T) {
 	server, client := pair(t, messagePipe)
@@ -84,10 +84,6 @@ func TestConduitCloseWriteReadByWinio(t *testing.T) {
 				return
 			}
 		}
-		if err := server.Flush(); err != nil {
-			done <- err
-			return
-		}
 		done <- server.CloseWrite()
 	}()
 	got, err := io.ReadAll(client)
@@ -95,7 +91,7 @@ func TestConduitCloseWriteReadByWinio(t *testing.T) {
 		t.Fatalf("go-winio ReadAll = %q, %v; want the two messages, then io.EOF", got, err)
 	}
 	if err := <-done; err != nil {
-		t.Fatalf("conduit WriteMessage/Flush/CloseWrite: %v", err)
+		t.Fatalf("conduit WriteMessage/CloseWrite: %v", err)
 	}
 	// conduit: a second CloseWrite is a no-op; writes after it fail.
 	if err := server.CloseWrite(); err != nil {
@@ -121,10 +117,10 @@ func TestConduitCloseWriteReadByWinio(t *testing.T) {
 // where Docker's stdin never ended), so a zero-length message sent behind
 // unread data is lost to go-winio, whose reads are all byte-mode. go-winio's
 // own CloseWrite calls FlushFileBuffers first for that reason (#43, pipe.go
-// win32MessageBytePipe.CloseWrite). conduit's CloseWrite does not flush
-// (namedpipe/conn_windows.go, Conn.CloseWrite), so this test is expected to
-// fail on Windows until it does; Flush before CloseWrite is the workaround
-// (TestConduitCloseWriteReadByWinio).
+// win32MessageBytePipe.CloseWrite), and so does conduit's
+// (namedpipe/conn_windows.go, Conn.CloseWrite); without it this test fails
+// on Windows. (namedpipe's TestCloseWriteWaitsForReader checks the waiting
+// under Wine too.)
 func TestConduitCloseWriteUnreadByWinio(t *testing.T) {
 	skipOnWine(t, "a byte-mode read of a message pipe leaves a zero-length message that comes last, after the data it read, "+
 		"for the next read under Wine 8 (one between data it drops, as Windows does); Windows drops that one too, "+
@@ -318,11 +314,9 @@ func TestCrossProcessMessages(t *testing.T) {
 			t.Fatalf("conduit WriteMessage: %v (child stderr: %s)", err, ch.stderr.String())
 		}
 	}
-	// Flush first: go-winio's byte-mode reads lose a zero-length message
-	// queued behind unread data (TestConduitCloseWriteUnreadByWinio).
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	// CloseWrite waits for the child to read the messages before its mark:
+	// go-winio's byte-mode reads would lose a zero-length message queued
+	// behind unread data (TestConduitCloseWriteUnreadByWinio).
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}

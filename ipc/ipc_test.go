@@ -234,6 +234,35 @@ func TestMessageBoundaries(t *testing.T) {
 	}
 }
 
+// CloseWrite in message mode does not wait for the peer to read, as
+// shutdown(2) does not: the peer reads what came first, then io.EOF, and
+// writes after it fail.
+func TestCloseWriteDoesNotWait(t *testing.T) {
+	server, client := pair(t, &Config{MessageMode: true})
+	if err := client.WriteMessage([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- client.CloseWrite() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("CloseWrite: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a watchdog, not a wait
+		t.Fatal("CloseWrite waited for the peer to read")
+	}
+	if err := client.WriteMessage([]byte("late")); err == nil {
+		t.Fatal("WriteMessage after CloseWrite succeeded")
+	}
+	if m, err := server.ReadMessage(); err != nil || string(m) != "unread" {
+		t.Fatalf("ReadMessage = %q, %v; want \"unread\"", m, err)
+	}
+	if m, err := server.ReadMessage(); err != io.EOF {
+		t.Fatalf("ReadMessage after CloseWrite = %q, %v; want io.EOF", m, err)
+	}
+}
+
 // A file passes to a child process, which reads it through the descriptor
 // or handle it received and sends back what it read.
 func TestSendFileToChild(t *testing.T) {

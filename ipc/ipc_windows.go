@@ -349,8 +349,9 @@ type Conn struct {
 	pend []byte         // message mode: the unread rest of a message
 	file windows.Handle // a file that came where data was read, 0 if none
 
-	wmu  sync.Mutex
-	wbuf []byte // message mode: the header and a message's payload
+	wmu     sync.Mutex
+	wbuf    []byte // message mode: the header and a message's payload
+	wclosed bool   // message mode: CloseWrite has sent the end of the stream
 }
 
 const (
@@ -492,6 +493,9 @@ func (c *Conn) WriteMessage(b []byte) error {
 // writeLocked sends one pipe message: the header, then b. Called with wmu
 // held.
 func (c *Conn) writeLocked(header byte, b []byte) error {
+	if c.wclosed {
+		return c.opError("write", errWriteClosed)
+	}
 	if cap(c.wbuf) < 1+len(b) {
 		c.wbuf = make([]byte, 1+len(b))
 	}
@@ -508,11 +512,29 @@ func (c *Conn) writeLocked(header byte, b []byte) error {
 // CloseWrite ends this side's stream in message mode: the peer reads what
 // was written, then io.EOF; reads go on. A byte-mode pipe has no way to, and
 // it fails with errors.ErrUnsupported there.
+//
+// Unlike namedpipe.Conn.CloseWrite it does not wait for the peer to read
+// what came before, just as shutdown(2) does not on Unix: the peer is an
+// ipc Conn, whose reads are in message read mode and cannot merge the
+// zero-length mark away (namedpipe waits for the sake of byte-mode readers
+// such as go-winio's).
 func (c *Conn) CloseWrite() error {
+	if !c.message {
+		return c.pc.CloseWrite() // ErrUnsupported
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.pc.CloseWrite()
+	if c.wclosed {
+		return nil
+	}
+	if err := c.pc.WriteMessage(nil); err != nil {
+		return err
+	}
+	c.wclosed = true
+	return nil
 }
+
+var errWriteClosed = errors.New("write after CloseWrite")
 
 // trustPush checks that the peer may hand this process handles: a handle
 // value comes from the peer, and only a peer that can open this process

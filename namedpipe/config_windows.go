@@ -57,8 +57,9 @@ type ListenConfig struct {
 	// MessageMode makes the pipe a message pipe: NamedPipeType
 	// FILE_PIPE_MESSAGE_TYPE and ReadMode FILE_PIPE_MESSAGE_MODE. Every Write
 	// is then one message, ReadMessage returns whole messages, and CloseWrite
-	// sends the zero-length message that the peer reads as io.EOF. Default:
-	// byte stream (FILE_PIPE_BYTE_STREAM_TYPE).
+	// sends the zero-length message that the peer reads as io.EOF, once the
+	// peer has read what came before it. Default: byte stream
+	// (FILE_PIPE_BYTE_STREAM_TYPE).
 	MessageMode bool
 
 	// Direction sets the share access of each server instance, which is what

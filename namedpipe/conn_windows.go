@@ -188,6 +188,10 @@ const maxMessage = math.MaxUint32 - 1
 
 var errWriteClosed = errors.New("write after CloseWrite")
 
+// testHookCloseWriteFlush, when set, runs as CloseWrite starts to wait for
+// the peer to read.
+var testHookCloseWriteFlush func()
+
 func (c *Conn) write(b []byte) (int, error) {
 	return c.f.Write(context.Background(), b)
 }
@@ -197,6 +201,17 @@ func (c *Conn) write(b []byte) (int, error) {
 // of go-winio, Docker and containerd), and further Writes fail. Reads go on.
 // Byte pipes have no such mark: there it returns an error wrapping
 // errors.ErrUnsupported.
+//
+// Before it sends the mark, CloseWrite waits until the peer has read
+// everything written so far, as Flush does, holding its OS thread meanwhile
+// (Close interrupts it). A peer that reads in byte read mode (every go-winio
+// client, and Win32 clients that do not call SetNamedPipeHandleState) would
+// otherwise lose the mark: a byte-mode read on Windows takes queued messages
+// for as long as its buffer has room, and a zero-length one among them adds
+// nothing to what it returns (the named-pipe file system's read loop, as in
+// ReactOS's NpReadDataQueue; go-winio #42, fixed the same way in #43). So a
+// peer that writes to this Conn must be read concurrently, or CloseWrite and
+// the peer's Write may wait for each other.
 func (c *Conn) CloseWrite() error {
 	if !c.message {
 		return c.opError("close", fmt.Errorf("CloseWrite on a byte-mode pipe: %w", errors.ErrUnsupported))
@@ -205,6 +220,12 @@ func (c *Conn) CloseWrite() error {
 	defer c.wmu.Unlock()
 	if c.writeClosed {
 		return nil
+	}
+	if testHookCloseWriteFlush != nil {
+		testHookCloseWriteFlush()
+	}
+	if err := c.Flush(); err != nil {
+		return err
 	}
 	if _, err := c.writeMessage(nil); err != nil {
 		return err

@@ -5,7 +5,8 @@
 // connect without ERROR_PIPE_BUSY; Dial waits for busy pipes until its
 // context ends. Message pipes keep message boundaries: Write sends one
 // message, ReadMessage returns one whole message, CloseWrite sends the
-// zero-length message that the peer's Read returns as io.EOF.
+// zero-length message that the peer's Read returns as io.EOF (once the peer
+// has read the data before it, so that a byte-mode reader sees it too).
 //
 // By default a pipe is local-only and open to the current user and
 // LocalSystem alone, Listen refuses a name already in use, and Dial lets the

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
 func TestEcho1MiB(t *testing.T) {
@@ -100,6 +102,48 @@ func TestMessageCloseWriteIsEOF(t *testing.T) {
 	go server.Write([]byte("reply"))
 	if m, err := client.ReadMessage(); err != nil || string(m) != "reply" {
 		t.Fatalf("ReadMessage after CloseWrite = %q, %v", m, err)
+	}
+}
+
+// CloseWrite sends its end-of-stream mark only once the peer has read what
+// came before it: a byte-mode reader (go-winio's) would otherwise read the
+// data and the zero-length mark in one go on Windows and lose the mark.
+func TestCloseWriteWaitsForReader(t *testing.T) {
+	server, client := pair(t, &ListenConfig{MessageMode: true})
+	if _, err := server.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	flushing := make(chan struct{})
+	testHookCloseWriteFlush = func() { close(flushing) }
+	defer func() { testHookCloseWriteFlush = nil }()
+	unread := make(chan uint32, 1)
+	go func() {
+		err := server.CloseWrite()
+		if err != nil {
+			t.Errorf("CloseWrite: %v", err)
+		}
+		// What the client has yet to read, as CloseWrite returns.
+		var avail uint32
+		if err := nt.PeekNamedPipe(client.f.Handle(), nil, 0, nil, &avail, nil); err != nil {
+			t.Errorf("PeekNamedPipe: %v", err)
+		}
+		unread <- avail
+	}()
+	// The client reads once CloseWrite waits for it; a CloseWrite that
+	// returns first has sent its mark behind unread data.
+	select {
+	case <-flushing:
+	case n := <-unread:
+		t.Fatalf("CloseWrite returned with %d bytes before its mark unread", n)
+	}
+	if m, err := client.ReadMessage(); err != nil || string(m) != "data" {
+		t.Fatalf("ReadMessage = %q, %v", m, err)
+	}
+	if n := <-unread; n != 0 {
+		t.Fatalf("CloseWrite returned with %d bytes before its mark unread", n)
+	}
+	if n, err := client.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after CloseWrite = %d, %v; want 0, io.EOF", n, err)
 	}
 }
 
