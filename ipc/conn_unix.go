@@ -160,6 +160,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", err)
 		}
 		c.pend, c.last = msg, last
+		if len(msg) == 0 {
+			// An empty message, or an empty piece of one, is skipped:
+			// it must not stay pending, or ReceiveFile would take it
+			// for data before a file that follows, and ReadMessage
+			// would return it after that file.
+			c.pend = nil
+		}
 	}
 	n := copy(b, c.pend)
 	if c.pend = c.pend[n:]; len(c.pend) == 0 {

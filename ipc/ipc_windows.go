@@ -411,7 +411,12 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		// An empty message is skipped: it must not stay pending, or
+		// ReadMessage would return it after a file that follows it.
 		c.pend = m
+		if len(m) == 0 {
+			c.pend = nil
+		}
 	}
 	n := copy(b, c.pend)
 	if c.pend = c.pend[n:]; len(c.pend) == 0 {
