@@ -9,3 +9,5 @@ require (
 	github.com/conduit-ipc/conduit v0.0.0-00010101000000-000000000000
 	golang.org/x/sys v0.49.0
 )
+
+require gopkg.in/natefinch/npipe.v2 v2.0.0-20160621034901-c1b8fa8bdcce

@@ -10,8 +10,10 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"time"
 )
@@ -67,10 +69,10 @@ type Report struct {
 
 // WorkloadResult is one workload's results.
 type WorkloadResult struct {
-	Section    string             `json:"section"`
-	Name       string             `json:"name"`
-	Placement  string             `json:"placement"`
-	Metrics    []Metric           `json:"metrics"`
+	Section    string            `json:"section"`
+	Name       string            `json:"name"`
+	Placement  string            `json:"placement"`
+	Metrics    []Metric          `json:"metrics"`
 	Contenders []ContenderResult `json:"contenders"`
 }
 
@@ -85,6 +87,8 @@ type ContenderResult struct {
 	Skip         string   `json:"skip,omitempty"`
 	Rounds       []Sample `json:"rounds"`
 	Errors       []string `json:"errors,omitempty"`
+
+	abandoned bool // a run timed out: the contender is not run again
 }
 
 // Options say how long a run takes.
@@ -94,6 +98,11 @@ type Options struct {
 	Progress io.Writer     // a line per workload and round; nil for none
 	// Filter, when set, runs only the workloads it accepts.
 	Filter func(w *Workload) bool
+	// Timeout bounds one contender's run: past it the run is recorded as
+	// failed (with the stacks of every goroutine written to Progress) and
+	// abandoned, and the contender is not run again. 0 means 30 s plus 20
+	// times Duration.
+	Timeout time.Duration
 }
 
 // Run runs every workload: for each, Rounds rounds, and in each round every
@@ -133,8 +142,15 @@ func Run(ws []Workload, o Options) []WorkloadResult {
 				if c.Skip != "" {
 					continue
 				}
-				s, err := c.Run(o.Duration)
 				cr := &res.Contenders[j]
+				if cr.abandoned {
+					continue
+				}
+				s, err := runBounded(c, o)
+				if err == errTimeout {
+					cr.abandoned = true
+					err = fmt.Errorf("no result within %v: abandoned", timeout(o))
+				}
 				if err != nil {
 					s = nil
 					cr.Errors = append(cr.Errors, err.Error())
@@ -149,6 +165,40 @@ func Run(ws []Workload, o Options) []WorkloadResult {
 		out = append(out, res)
 	}
 	return out
+}
+
+var errTimeout = errors.New("timed out")
+
+func timeout(o Options) time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return 30*time.Second + 20*o.Duration
+}
+
+// runBounded runs c once, for at most timeout(o).
+func runBounded(c *Contender, o Options) (Sample, error) {
+	type result struct {
+		s   Sample
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := c.Run(o.Duration)
+		done <- result{s, err}
+	}()
+	t := time.NewTimer(timeout(o))
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-t.C:
+		if o.Progress != nil {
+			buf := make([]byte, 1<<20)
+			fmt.Fprintf(o.Progress, "bench: %s: no result within %v; goroutines:\n%s\n", c.Name, timeout(o), buf[:runtime.Stack(buf, true)])
+		}
+		return nil, errTimeout
+	}
 }
 
 // Median returns the median of v (the mean of the middle two for an even

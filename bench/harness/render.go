@@ -134,7 +134,7 @@ func formatResult(row Row) string {
 		}
 		p := formatValue(row.Medians[i]) + " " + m.Unit
 		if len(row.W.Metrics) > 1 {
-			p += " " + m.Name
+			p = m.Name + " " + p
 		}
 		parts = append(parts, p)
 	}
