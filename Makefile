@@ -8,9 +8,8 @@ PKGS     := ./...
 # the repository. setup.sh prints the directory to put on PATH; a recipe
 # stops if it fails.
 WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
-BENCHTIME ?= 1s
 
-.PHONY: test vet ci-check test-native test-windows test-windows-race run bench generate fmt
+.PHONY: test vet ci-check test-native test-windows test-windows-race run bench bench-quick generate fmt
 
 test: vet ci-check test-native test-windows test-windows-race
 
@@ -22,7 +21,8 @@ vet:
 	for p in windows/amd64 windows/386 windows/arm64 linux/amd64 darwin/arm64 freebsd/amd64; do \
 		echo "vet $$p"; GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet $(PKGS) || exit 1; \
 	done
-	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./...
+	cd bench && GOOS=windows GOARCH=amd64 $(GO) vet ./... && $(GO) vet ./...
+	cd interop && for a in amd64 386 arm64; do GOOS=windows GOARCH=$$a $(GO) vet ./... || exit 1; done
 
 # The CI workflow, .github/workflows/ci.yml, read with a YAML parser and its
 # jobs checked (module ci/, which keeps gopkg.in/yaml.v3 out of our go.mod).
@@ -37,6 +37,8 @@ test-native:
 test-windows:
 	$(WINENV) $(GO) test -count=1 -timeout 600s $(PKGS)
 	cd examples/grpc && bin=$$(bash ../../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -count=1 ./...
+	# go-winio against conduit, in a module of its own (interop).
+	cd interop && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -count=1 -timeout 300s ./...
 
 # The same tests built with the race detector (cgo through mingw-w64, which
 # the test bed installs), as the Windows workflow runs them: it also turns on
@@ -44,6 +46,7 @@ test-windows:
 # touches.
 test-windows-race:
 	$(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 600s $(PKGS)
+	cd interop && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 300s ./...
 
 # The demonstration: conduit built for Windows, run under Wine through the
 # same test bed (testbed/demo.sh): a server and a client over a named pipe,
@@ -53,14 +56,21 @@ run:
 	$(WINENV) $(GO) build -o $(CURDIR)/.build/conduit.exe ./cmd/conduit && \
 		bash testbed/demo.sh $(CURDIR)/.build/conduit.exe
 
-# Benchmarks with their same-run baselines: conduit's own, then the peers'
-# (go-winio) in the bench module, which keeps them out of conduit's go.mod.
+# Benchmarks: conduit against every peer in the same run, interleaved round
+# by round (bench/run.sh, the bench module's cmd/report): writes
+# docs/bench/results.md and chart.svg. BENCHARGS go to `report run`
+# (e.g. BENCHARGS='-rounds 7 -only ping-pong'); `make bench-quick` is a
+# smoke test that leaves docs/bench alone. The bench module's `go test
+# -bench` benchmarks remain for profiling one row.
 bench:
-	cd bench && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) .
-	$(WINENV) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./anonpipe ./mailslot
+	bash bench/run.sh $(BENCHARGS)
+
+bench-quick:
+	bash bench/run.sh -quick $(BENCHARGS)
 
 generate:
 	$(GO) generate ./...
+	cd interop && $(GO) generate ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

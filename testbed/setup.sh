@@ -50,16 +50,28 @@ fi
 
 dll=$prefix/drive_c/windows/system32/bcryptprimitives.dll
 if [ ! -f "$dll" ] || [ "$repo/testbed/prng.c" -nt "$dll" ]; then
-	x86_64-w64-mingw32-gcc -O2 -shared -s -o "$dll.tmp" "$repo/testbed/prng.c" -ladvapi32
-	mv "$dll.tmp" "$dll"
+	x86_64-w64-mingw32-gcc -O2 -shared -s -o "$dll.tmp.$$" "$repo/testbed/prng.c" -ladvapi32
+	mv "$dll.tmp.$$" "$dll"
 fi
 
-cat >"$bin/go_windows_amd64_exec.tmp" <<WRAP
+# Start the Wine server and its services (services.exe, winedevice.exe,
+# ...) here, detached from our standard streams, and keep the server a
+# minute after its last program exits. Otherwise the first test binary
+# starts them, they inherit its stdout and stderr, and `go test` waits for
+# those to close: "Test I/O incomplete", a failed run. wineserver fails
+# (exit 2) when one is already running: then nothing is left to start.
+if wineserver -p60 </dev/null >/dev/null 2>&1; then
+	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true
+fi
+
+# A name of this process's own: several setup.sh may run at once.
+tmp=$bin/go_windows_amd64_exec.tmp.$$
+cat >"$tmp" <<WRAP
 #!/bin/sh
 # Written by conduit's testbed/setup.sh: runs a windows/amd64 binary under Wine.
 export WINEPREFIX="$prefix" WINEDEBUG=-all
 exec "$wine" "\$@"
 WRAP
-chmod +x "$bin/go_windows_amd64_exec.tmp"
-mv "$bin/go_windows_amd64_exec.tmp" "$bin/go_windows_amd64_exec"
+chmod +x "$tmp"
+mv "$tmp" "$bin/go_windows_amd64_exec"
 echo "$bin"
