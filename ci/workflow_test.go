@@ -129,6 +129,7 @@ var checks = []struct {
 	{"windows-vet", checkWindowsVet},
 	{"windows-386", checkWindows386},
 	{"windows-bench", checkWindowsBench},
+	{"windows-interop", checkWindowsInterop},
 	{"linux-make-test", checkLinuxMakeTest},
 	{"macos", checkMacOS},
 }
@@ -381,6 +382,25 @@ func checkWindowsBench(w *workflow) error {
 		errs = append(errs, errors.New("windows: no step runs `go test -bench` in bench/"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkWindowsInterop wants go-winio against conduit (module interop) on
+// real Windows, with the race detector: the tests that skip under Wine
+// (go-winio's own listener, its default SQOS) run only there.
+func checkWindowsInterop(w *workflow) error {
+	cmds, err := jobCommands(w, "windows")
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if c.dir == "interop" && c.is("go", "test") && c.flag("race") && c.hasArg("./...") {
+			if c.env["CGO_ENABLED"] != "1" {
+				return fmt.Errorf("windows: %s: -race needs cgo, but CGO_ENABLED is %q, not \"1\"", c, c.env["CGO_ENABLED"])
+			}
+			return nil
+		}
+	}
+	return errors.New("windows: no step runs `go test -race ./...` in interop/")
 }
 
 // checkLinuxMakeTest wants `make test`, and Wine in place for it:
@@ -685,6 +705,20 @@ func TestChecksCanFail(t *testing.T) {
 		}},
 		{"windows-bench", "no -bench", func(w *workflow) {
 			forSteps(w, "windows", func(s *step) { s.Run = strings.ReplaceAll(s.Run, "-bench .", "") })
+		}},
+		{"windows-interop", "interop tests in the root", func(w *workflow) {
+			forSteps(w, "windows", func(s *step) {
+				if s.WorkingDirectory == "interop" {
+					s.WorkingDirectory = ""
+				}
+			})
+		}},
+		{"windows-interop", "interop without the race detector", func(w *workflow) {
+			forSteps(w, "windows", func(s *step) {
+				if s.WorkingDirectory == "interop" {
+					s.Run = strings.ReplaceAll(s.Run, "-race", "")
+				}
+			})
 		}},
 		{"linux-make-test", "make vet instead", func(w *workflow) {
 			forSteps(w, "linux", func(s *step) { s.Run = strings.ReplaceAll(s.Run, "make test", "make vet") })
