@@ -2,7 +2,10 @@
 # conduit's benchmarks, every peer in the same run: what `make bench` runs.
 #
 #   bash bench/run.sh           the full run (a few minutes): writes
-#                               docs/bench/results.md and docs/bench/chart.svg
+#                               docs/bench/results.md and docs/bench/chart.svg,
+#                               and the summary between the bench markers in
+#                               README.md; bench/explanations.txt says why
+#                               rows fall short
 #   bash bench/run.sh -quick    a smoke test (1 short round each, 50 idle
 #                               connections): writes bench/.build/quick.md and
 #                               quick.svg, leaves docs/bench alone
@@ -42,11 +45,13 @@ x86_64-w64-mingw32-gcc -O2 -Wall -o "$build/pipebench.exe" "$repo/bench/c/pipebe
 "$bin/go_windows_amd64_exec" "$build/report.exe" run -o "$build/windows.json" -c "$build" ${args[@]+"${args[@]}"}
 "$build/report" run -o "$build/linux.json" ${args[@]+"${args[@]}"}
 
+notes=(-notes "$repo/bench/explanations.txt")
 if [ -n "$quick" ]; then
 	md=$build/quick.md svg=$build/quick.svg
 else
 	mkdir -p "$repo/docs/bench"
 	md=$repo/docs/bench/results.md svg=$repo/docs/bench/chart.svg
+	notes+=(-readme "$repo/README.md")
 fi
-"$build/report" render -md "$md" -svg "$svg" -wine "$wine_version" "$build/windows.json" "$build/linux.json"
+"$build/report" render -md "$md" -svg "$svg" -wine "$wine_version" "${notes[@]}" "$build/windows.json" "$build/linux.json"
 echo "bench: wrote $md and $svg" >&2

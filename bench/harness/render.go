@@ -1,12 +1,114 @@
 package harness
 
 import (
+	"bufio"
 	"fmt"
 	"html"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 )
+
+// An Explanation says why rows fall short of their target (or what else a
+// reader must know about them): it applies to every row whose Key matches.
+type Explanation struct {
+	Match *regexp.Regexp
+	Text  string
+}
+
+// Key names a row for explanations: "section: workload, placement |
+// contender".
+func (row Row) Key() string {
+	return row.W.Section + ": " + row.W.Name + ", " + row.W.Placement + " | " + row.C.Name
+}
+
+// ParseExplanations reads explanations: paragraphs separated by blank
+// lines, each a line "match: REGEXP" (matched against Row.Key) and then the
+// text, in Markdown. Lines starting with # outside a paragraph are comments.
+func ParseExplanations(r io.Reader) ([]Explanation, error) {
+	var out []Explanation
+	var cur *Explanation
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		switch {
+		case t == "":
+			cur = nil
+		case cur == nil && strings.HasPrefix(t, "#"):
+		case cur == nil:
+			m, ok := strings.CutPrefix(t, "match:")
+			if !ok {
+				return nil, fmt.Errorf("line %d: a paragraph starts with \"match: REGEXP\", not %q", line, t)
+			}
+			re, err := regexp.Compile(strings.TrimSpace(m))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %v", line, err)
+			}
+			out = append(out, Explanation{Match: re})
+			cur = &out[len(out)-1]
+		default:
+			if cur.Text != "" {
+				cur.Text += " "
+			}
+			cur.Text += t
+		}
+	}
+	for _, e := range out {
+		if e.Text == "" {
+			return nil, fmt.Errorf("explanation %q has no text", e.Match)
+		}
+	}
+	return out, sc.Err()
+}
+
+// explain returns the indexes in ex of the explanations that apply to row.
+func explain(ex []Explanation, row Row) []int {
+	var out []int
+	for i, e := range ex {
+		if e.Match.MatchString(row.Key()) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// notes numbers the explanations a table cites, in the order first cited.
+type notes struct {
+	ex    []Explanation
+	order []int
+	num   map[int]int
+}
+
+func (n *notes) cite(row Row) string {
+	var refs []string
+	for _, i := range explain(n.ex, row) {
+		if n.num == nil {
+			n.num = map[int]int{}
+		}
+		k, ok := n.num[i]
+		if !ok {
+			n.order = append(n.order, i)
+			k = len(n.order)
+			n.num[i] = k
+		}
+		refs = append(refs, fmt.Sprintf("[%d]", k))
+	}
+	return strings.Join(refs, " ")
+}
+
+func (n *notes) write(wr io.Writer) {
+	if len(n.order) == 0 {
+		return
+	}
+	fmt.Fprintln(wr)
+	for k, i := range n.order {
+		fmt.Fprintf(wr, "%d. %s\n", k+1, n.ex[i].Text)
+	}
+	n.order, n.num = nil, nil
+}
 
 // Row is one contender's line in the table, its figures computed.
 type Row struct {
@@ -60,7 +162,9 @@ func Rows(r *Report) []Row {
 
 // Markdown writes the report as Markdown: a header naming the machine, then
 // one table per section.
-func Markdown(wr io.Writer, r *Report, chart string) {
+// Explanations that apply to a row are cited next to it and written under
+// its section's table.
+func Markdown(wr io.Writer, r *Report, chart string, ex []Explanation) {
 	m := r.Meta
 	fmt.Fprintf(wr, "# conduit benchmarks\n\n")
 	fmt.Fprintf(wr, "Measured %s on %s; CPU %s, %s logical CPUs; %s; %s.\n",
@@ -72,7 +176,8 @@ noisy machine falls on all of them alike. Each figure is the median over the rou
 **vs conduit** is conduit's result over the contender's *in the same round* (the
 contender's over conduit's for times and counts, where lower is better), and then the
 median over rounds: above 1 means conduit did better. A target is met when that ratio
-reaches it. Regenerate with `+"`make bench`"+` (see bench/README.md).
+reaches it. Regenerate with `+"`make bench`"+` (bench/run.sh). Where a row says why it
+falls short, the numbered note under its table explains.
 
 `)
 	if chart != "" {
@@ -81,8 +186,10 @@ reaches it. Regenerate with `+"`make bench`"+` (see bench/README.md).
 	rows := Rows(r)
 	section := ""
 	var met, total int
+	n := notes{ex: ex}
 	for i, row := range rows {
 		if row.W.Section != section {
+			n.write(wr)
 			section = row.W.Section
 			fmt.Fprintf(wr, "\n## %s\n\n", section)
 			fmt.Fprintln(wr, "| workload | placement | contender | result | vs conduit | target | met |")
@@ -114,9 +221,59 @@ reaches it. Regenerate with `+"`make bench`"+` (see bench/README.md).
 				met++
 			}
 		}
+		if c := n.cite(row); c != "" {
+			ok = strings.TrimSpace(ok + " " + c)
+		}
 		fmt.Fprintf(wr, "| %s | %s | %s | %s | %s | %s | %s |\n", wl, pl, name, result, ratio, target, ok)
 	}
+	n.write(wr)
 	fmt.Fprintf(wr, "\nTargets met: %d of %d.\n", met, total)
+}
+
+// Summary writes the short form of the report that the README shows: a
+// line per workload and placement with conduit's result and its ratio to
+// each contender that has a target, then the explanations cited.
+func Summary(wr io.Writer, r *Report, ex []Explanation) {
+	rows := Rows(r)
+	n := notes{ex: ex}
+	var met, total int
+	fmt.Fprintln(wr, "| section | workload | placement | conduit | against its targets (ratio, target, met) | notes |")
+	fmt.Fprintln(wr, "| --- | --- | --- | --- | --- | --- |")
+	for i := 0; i < len(rows); {
+		w := rows[i].W
+		var ref, cells, cites []string
+		for ; i < len(rows) && rows[i].W == w; i++ {
+			row := rows[i]
+			if row.C.Ref {
+				ref = append(ref, formatResult(row))
+			}
+			if c := n.cite(row); c != "" {
+				cites = append(cites, c)
+			}
+			if row.Target <= 0 {
+				continue
+			}
+			total++
+			mark := "✗"
+			if row.Met {
+				mark = "✓"
+				met++
+			}
+			v := "no result"
+			if !math.IsNaN(row.Ratio) {
+				v = fmt.Sprintf("%.2fx", row.Ratio)
+			}
+			cells = append(cells, fmt.Sprintf("%s %s (≥ %.2fx) %s", row.C.Name, v, row.Target, mark))
+		}
+		if len(cells) == 0 {
+			continue
+		}
+		sec, _, _ := strings.Cut(w.Section, " (")
+		fmt.Fprintf(wr, "| %s | %s | %s | %s | %s | %s |\n", sec, w.Name, w.Placement,
+			strings.Join(ref, "; "), strings.Join(cells, "<br>"), strings.Join(cites, " "))
+	}
+	fmt.Fprintf(wr, "\nTargets met: %d of %d.\n", met, total)
+	n.write(wr)
 }
 
 func formatResult(row Row) string {

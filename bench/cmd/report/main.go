@@ -2,7 +2,7 @@
 // run and renders what they measured.
 //
 //	report run -o windows.json [-rounds 5] [-d 250ms] [-c DIR] [-only REGEXP]
-//	report render -md docs/bench/results.md -svg docs/bench/chart.svg windows.json linux.json
+//	report render -md docs/bench/results.md -svg docs/bench/chart.svg [-notes bench/explanations.txt] [-readme README.md] windows.json linux.json
 //
 // Built for Windows, run measures named pipes (conduit, go-winio,
 // natefinch/npipe, synchronous ReadFile/WriteFile and the C programs in
@@ -46,7 +46,7 @@ func main() {
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: report run -o FILE [-rounds N] [-d DURATION] [-c DIR] [-only REGEXP] [-quick]\n"+
-		"       report render -md FILE -svg FILE [-wine VERSION] REPORT.json...")
+		"       report render -md FILE -svg FILE [-wine VERSION] [-notes FILE] [-readme FILE] REPORT.json...")
 	os.Exit(2)
 }
 
@@ -119,6 +119,8 @@ func render(args []string) int {
 	md := fs.String("md", "", "write the Markdown table to `file`")
 	svg := fs.String("svg", "", "write the SVG chart to `file`")
 	wine := fs.String("wine", "", "the Wine `version` the Windows part ran under")
+	notesFile := fs.String("notes", "", "explanations of rows (see harness.ParseExplanations) from `file`")
+	readme := fs.String("readme", "", "replace the summary between the bench markers in `file` (the README)")
 	fs.Parse(args)
 	if *md == "" || fs.NArg() == 0 {
 		usage()
@@ -147,6 +149,20 @@ func render(args []string) int {
 		all.Meta["rounds"] = r.Meta["rounds"]
 		all.Meta["duration_"+key] = r.Meta["d"]
 	}
+	var ex []harness.Explanation
+	if *notesFile != "" {
+		f, err := os.Open(*notesFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		ex, err = harness.ParseExplanations(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", *notesFile, err)
+			return 1
+		}
+	}
 	chart := ""
 	if *svg != "" {
 		f, err := os.Create(*svg)
@@ -166,12 +182,50 @@ func render(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	harness.Markdown(f, &all, chart)
+	harness.Markdown(f, &all, chart, ex)
 	if err := f.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if *readme != "" {
+		if err := spliceReadme(*readme, *md, *svg, &all, ex); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	return 0
+}
+
+// The README's summary lies between these lines, which render replaces.
+const (
+	beginMark = "<!-- bench:begin: written by `make bench` (bench/cmd/report render -readme) -->"
+	endMark   = "<!-- bench:end -->"
+)
+
+// spliceReadme writes the summary of r into the README at path, between
+// beginMark and endMark, linking the full table md and the chart svg.
+func spliceReadme(path, md, svg string, r *harness.Report, ex []harness.Explanation) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := string(b)
+	i, j := strings.Index(text, beginMark), strings.Index(text, endMark)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %q ... %q to replace", path, beginMark, endMark)
+	}
+	var sb strings.Builder
+	m := r.Meta
+	fmt.Fprintf(&sb, "%s\n\nMeasured %s on %s (%s, %s logical CPUs), %s, %s; rounds per workload: %s. Full table: [%s](%s).\n\n",
+		beginMark, m["date"], m["uname"], m["cpu"], m["nproc"], m["go"], m["wine"], m["rounds"],
+		relTo(path, md), relTo(path, md))
+	if svg != "" {
+		fmt.Fprintf(&sb, "![conduit's ratio against each contender](%s)\n\n", relTo(path, svg))
+	}
+	harness.Summary(&sb, r, ex)
+	sb.WriteString("\n")
+	text = text[:i] + sb.String() + text[j:]
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 // relTo returns target's path as seen from the directory of from, when both
