@@ -73,6 +73,14 @@ var ErrBadSDDL = errors.New("bad SDDL")
 
 // Descriptor turns sddl, or DefaultSDDL when it is empty, into the
 // self-relative descriptor that the NT create calls take.
+//
+// SDDL with no DACL ("O:SY", or only blanks) is refused with ErrBadSDDL:
+// an object created with such a descriptor gets no access control of its
+// caller's choosing, but Windows' default (the creator token's default
+// DACL, or the named-pipe file system's own, which lets Everyone read),
+// neither what conduit defaults to nor what the caller wrote. A NULL DACL
+// asked for in so many words ("D:NO_ACCESS_CONTROL") is the caller's
+// choice and is kept.
 func Descriptor(sddl string) (*windows.SECURITY_DESCRIPTOR, error) {
 	if sddl == "" {
 		var err error
@@ -83,6 +91,9 @@ func Descriptor(sddl string) (*windows.SECURITY_DESCRIPTOR, error) {
 	sd, err := windows.SecurityDescriptorFromString(sddl)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SecurityDescriptor %q: %w", ErrBadSDDL, sddl, err)
+	}
+	if ctl, _, err := sd.Control(); err != nil || ctl&windows.SE_DACL_PRESENT == 0 {
+		return nil, fmt.Errorf("%w: SecurityDescriptor %q has no DACL (D:...), so Windows would decide who may open the object", ErrBadSDDL, sddl)
 	}
 	return sd, nil
 }
