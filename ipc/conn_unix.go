@@ -47,6 +47,7 @@ const (
 // every Write sends one message and ReadMessage returns one.
 type Conn struct {
 	uc     *net.UnixConn
+	rc     syscall.RawConn // uc's, asked for once
 	kind   kind
 	addr   Addr
 	credMu sync.Mutex  // guards peer and groups: reads may hold rmu for long
@@ -58,7 +59,8 @@ type Conn struct {
 	last bool     // packet: pend is the end of its message
 	fr   frameReader
 	rbuf []byte // packet: the record buffer: the header, then up to maxPiece bytes
-	oob  []byte // room for one descriptor's SCM_RIGHTS
+	oob  []byte // room for one descriptor's SCM_RIGHTS, in oobb
+	oobb [32]byte
 	// stashed says that a stream's pend holds bytes (ReceiveFile put
 	// them back), so that Read looks at pend only then.
 	stashed atomic.Bool
@@ -72,12 +74,20 @@ type Conn struct {
 // newConn wraps a connected socket and reads its peer's credentials, with
 // the peer's groups if groups.
 func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool) (*Conn, error) {
-	c := &Conn{uc: uc, kind: k, addr: addr, last: true, oob: make([]byte, unix.CmsgSpace(4)), groups: groups}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups}
+	c.oob = c.oobb[:]
+	if n := unix.CmsgSpace(4); n <= len(c.oobb) {
+		c.oob = c.oobb[:n]
+	}
 	c.fr.c = c
 	if k != stream {
-		c.rr = newRawReader(uc)
+		c.rr = newRawReader(rc)
 	}
-	err := control(uc, func(fd int) error {
+	err = controlRaw(rc, func(fd int) error {
 		var err error
 		c.peer, err = peerCredentials(fd, groups)
 		return err
@@ -93,7 +103,7 @@ func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool) (*Conn, error) {
 // user's name looked up if all.
 func (c *Conn) credentials(all bool) Credentials {
 	if all && !c.groups {
-		control(c.uc, func(fd int) error {
+		controlRaw(c.rc, func(fd int) error {
 			full, err := peerCredentials(fd, true)
 			if err == nil && testHookPeer.Load() == nil {
 				c.peer.GroupIDs = full.GroupIDs

@@ -103,7 +103,8 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	fail := func(path string, err error) (*Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: k.net(), Addr: Addr{k.net(), path}, Err: err}
 	}
-	path, private, err := socketPath(name)
+	euid := os.Geteuid()
+	path, private, err := socketPathAs(name, euid)
 	if err != nil {
 		return fail(name, err)
 	}
@@ -113,7 +114,7 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	if len(path) > maxSocketPath {
 		return fail(path, fmt.Errorf("%w: path longer than a socket address holds (%d bytes)", ErrInvalidConfig, maxSocketPath))
 	}
-	self, gid, err := c.unixIdentity()
+	self, gid, err := c.unixIdentity(euid)
 	if err != nil {
 		return fail(path, err)
 	}
@@ -124,7 +125,7 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	case c.AllowGroup != "":
 		mode = 0o660
 	}
-	lock, err := lockName(path)
+	lock, err := lockName(path, euid)
 	if err != nil {
 		return fail(path, err)
 	}
@@ -141,12 +142,12 @@ func (c *Config) Listen(name string) (*Listener, error) {
 // symbolic link and takes only a regular file of this user's: in a
 // directory others may write to, a link planted there must not make this
 // process create or lock a file elsewhere.
-func lockName(path string) (*os.File, error) {
+func lockName(path string, euid int) (*os.File, error) {
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || int(fi.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || int(fi.Sys().(*syscall.Stat_t).Uid) != euid {
 		f.Close()
 		return nil, fmt.Errorf("%s.lock is not a regular file of this user's: %w", path, fs.ErrPermission)
 	}
@@ -247,6 +248,11 @@ func control(sc syscall.Conn, fn func(fd int) error) error {
 	if err != nil {
 		return err
 	}
+	return controlRaw(rc, fn)
+}
+
+// controlRaw runs fn with rc's descriptor.
+func controlRaw(rc syscall.RawConn, fn func(fd int) error) error {
 	var ferr error
 	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
@@ -254,10 +260,10 @@ func control(sc syscall.Conn, fn func(fd int) error) error {
 	return ferr
 }
 
-// unixIdentity returns who this process is for the peer check, and the gid
-// of AllowGroup (-1 if none).
-func (c *Config) unixIdentity() (identity, int, error) {
-	self := identity{user: strconv.Itoa(os.Geteuid())}
+// unixIdentity returns who this process, of effective uid euid, is for the
+// peer check, and the gid of AllowGroup (-1 if none).
+func (c *Config) unixIdentity(euid int) (identity, int, error) {
+	self := identity{user: strconv.Itoa(euid)}
 	if c.AllowGroup == "" {
 		return self, -1, nil
 	}
@@ -341,11 +347,14 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	fail := func(path string, err error) (*Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: k.net(), Addr: Addr{k.net(), path}, Err: err}
 	}
-	path, _, err := socketPath(name)
+	// One geteuid(2) for the directory and the peer check: Dial is on
+	// the path of every connection.
+	euid := os.Geteuid()
+	path, _, err := socketPathAs(name, euid)
 	if err != nil {
 		return fail(name, err)
 	}
-	self, _, err := c.unixIdentity()
+	self, _, err := c.unixIdentity(euid)
 	if err != nil {
 		return fail(path, err)
 	}

@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"net"
 	"syscall"
 	"unsafe"
 
@@ -24,11 +23,7 @@ type rawReader struct {
 	err  error
 }
 
-func newRawReader(uc *net.UnixConn) *rawReader {
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return nil
-	}
+func newRawReader(rc syscall.RawConn) *rawReader {
 	r := &rawReader{rc: rc}
 	r.fn = r.read
 	return r

@@ -2,11 +2,11 @@
 
 package ipc
 
-import "net"
+import "syscall"
 
 // rawReader is Linux's: elsewhere package net's ReadMsgUnix serves.
 type rawReader struct{}
 
-func newRawReader(*net.UnixConn) *rawReader { return nil }
+func newRawReader(syscall.RawConn) *rawReader { return nil }
 
 func (*rawReader) recvmsg(b, oob []byte) (int, int, int, error) { panic("unreachable") }

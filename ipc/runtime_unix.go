@@ -27,6 +27,14 @@ var errUnsafeDir = fmt.Errorf("directory is not private to this user: %w", fs.Er
 // path (anything with a slash) is used as given. private reports whether
 // the path lies in that directory.
 func socketPath(name string) (path string, private bool, err error) {
+	return socketPathAs(name, -1)
+}
+
+// socketPathAs is socketPath for a process whose effective uid is euid, or
+// -1 to ask the OS only if a short name needs it: Dial and Listen ask once
+// and use the answer for the directory and the peer check alike (a system
+// call costs microseconds in some virtual machines).
+func socketPathAs(name string, euid int) (path string, private bool, err error) {
 	if name == "" {
 		return "", false, errors.New("empty name")
 	}
@@ -36,7 +44,10 @@ func socketPath(name string) (path string, private bool, err error) {
 	if name == "." || name == ".." || strings.ContainsRune(name, 0) {
 		return "", false, fmt.Errorf("bad name %q", name)
 	}
-	dir, err := runtimeDir()
+	if euid < 0 {
+		euid = os.Geteuid()
+	}
+	dir, err := runtimeDirAs(euid)
 	if err != nil {
 		return "", false, err
 	}
@@ -54,24 +65,24 @@ func Path(name string) (string, error) {
 // RuntimeDir returns the user's private runtime directory, where short
 // names' sockets live, created and checked as Listen does. Windows has
 // none: there it fails with errors.ErrUnsupported.
-func RuntimeDir() (string, error) { return runtimeDir() }
+func RuntimeDir() (string, error) { return runtimeDirAs(os.Geteuid()) }
 
-// runtimeDir returns the user's private runtime directory: $XDG_RUNTIME_DIR
+// runtimeDirAs returns the user's private runtime directory: $XDG_RUNTIME_DIR
 // when it is set and private (checkPrivate), else conduit-<uid> under the
 // temporary directory, created with mode 0700 and checked on every use, so
 // that another user cannot have made it first, made it a symbolic link or
-// opened it up.
-func runtimeDir() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d) == nil {
+// opened it up. euid is this process's effective uid.
+func runtimeDirAs(euid int) (string, error) {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d, euid) == nil {
 		return d, nil
 	}
-	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(os.Geteuid()))
-	err := checkPrivate(d)
+	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(euid))
+	err := checkPrivate(d, euid)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", err
 		}
-		err = checkPrivate(d) // made by us, or by whoever won the race
+		err = checkPrivate(d, euid) // made by us, or by whoever won the race
 	}
 	if err != nil {
 		return "", err
@@ -80,8 +91,8 @@ func runtimeDir() (string, error) {
 }
 
 // checkPrivate checks that d is a directory, not a symbolic link, owned by
-// this process's user, with no access for group or others.
-func checkPrivate(d string) error {
+// euid, this process's user, with no access for group or others.
+func checkPrivate(d string, euid int) error {
 	fi, err := os.Lstat(d)
 	if err != nil {
 		return err
@@ -92,7 +103,7 @@ func checkPrivate(d string) error {
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: a symbolic link", errUnsafeDir)}
 	case !fi.IsDir():
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: not a directory", errUnsafeDir)}
-	case !ok || int(st.Uid) != os.Geteuid():
+	case !ok || int(st.Uid) != euid:
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: owned by uid %d", errUnsafeDir, st.Uid)}
 	case fi.Mode().Perm()&0o077 != 0:
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: mode %v", errUnsafeDir, fi.Mode().Perm())}
