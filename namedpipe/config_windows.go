@@ -38,6 +38,12 @@ const (
 	// DefaultBacklog is the number of instances a Listener keeps waiting for
 	// clients when ListenConfig.Backlog is zero.
 	DefaultBacklog = 4
+	// MaxBacklog is the largest ListenConfig.Backlog: 254, the most
+	// instances a pipe with a limit may have. Listen makes that many
+	// instances at once, so a larger backlog would only cost handles (and,
+	// for a huge one, keep Listen creating instances until the system
+	// runs out).
+	MaxBacklog = 254
 	// DefaultBufferSize is the input and output quota of each instance when
 	// ListenConfig leaves them zero.
 	DefaultBufferSize = 64 << 10
@@ -80,9 +86,9 @@ type ListenConfig struct {
 	// instance as soon as a client connects while there is room. So a
 	// burst of Backlog clients is served even by clients that do not retry
 	// on ERROR_PIPE_BUSY, and a slow Accept holds at most Backlog
-	// connections. Default 4; it may not exceed MaxInstances. Each
-	// instance costs one handle and, while listening, one goroutine; no OS
-	// thread.
+	// connections. Default 4; at most MaxInstances, and at most
+	// MaxBacklog even when instances are unlimited. Each instance costs
+	// one handle and, while listening, one goroutine; no OS thread.
 	Backlog int
 
 	// InputBufferSize and OutputBufferSize are the instance's inbound and
@@ -144,8 +150,8 @@ func (c *ListenConfig) validate() (validated, error) {
 	switch {
 	case c.MaxInstances < 0 || c.MaxInstances > 254:
 		return v, fmt.Errorf("MaxInstances %d: want 0 (unlimited) or 1 to 254", c.MaxInstances)
-	case c.Backlog < 0:
-		return v, fmt.Errorf("Backlog %d: want 0 (default %d) or more", c.Backlog, DefaultBacklog)
+	case c.Backlog < 0 || c.Backlog > MaxBacklog:
+		return v, fmt.Errorf("Backlog %d: want 0 (default %d) to %d", c.Backlog, DefaultBacklog, MaxBacklog)
 	case c.MaxInstances > 0 && c.Backlog > c.MaxInstances:
 		return v, fmt.Errorf("Backlog %d exceeds MaxInstances %d", c.Backlog, c.MaxInstances)
 	case c.InputBufferSize < 0 || uint64(c.InputBufferSize) > math.MaxUint32:
