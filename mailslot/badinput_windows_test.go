@@ -116,7 +116,7 @@ func TestMaxMessageSizeTooLarge(t *testing.T) {
 	if strconv.IntSize == 32 {
 		t.Skip("int is 32 bits: every MaxMessageSize fits")
 	}
-	t.Skip("bug: mailslot Config.Create passes uint32(c.MaxMessageSize) (mailslot_windows.go:183) without a range check")
+	t.Skip("bug: mailslot Config.Create passes uint32(c.MaxMessageSize) (mailslot_windows.go:184) without a range check")
 	c := Config{MaxMessageSize: int(math.MaxUint32 + 1)}
 	s, err := c.Create(testName(t))
 	if err == nil {
