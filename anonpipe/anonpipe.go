@@ -22,7 +22,9 @@
 // pair is pipe2 or socketpair with close-on-exec set; asynchronous ends are
 // non-blocking and on the runtime poller, a child's end is blocking.
 //
-// Errors from the constructors are *os.SyscallError; reads and writes return
+// Errors from the constructors wrap ErrInvalidConfig for a bad Config or
+// Direction, and are *os.SyscallError for a system call that failed; reads
+// and writes return
 // what *os.File returns (io.EOF once the other end is closed and drained,
 // os.ErrDeadlineExceeded, os.ErrClosed).
 package anonpipe
