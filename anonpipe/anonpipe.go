@@ -24,9 +24,8 @@
 //
 // Errors from the constructors wrap ErrInvalidConfig for a bad Config or
 // Direction, and are *os.SyscallError for a system call that failed; reads
-// and writes return
-// what *os.File returns (io.EOF once the other end is closed and drained,
-// os.ErrDeadlineExceeded, os.ErrClosed).
+// and writes return what *os.File returns (io.EOF once the other end is
+// closed and drained, os.ErrDeadlineExceeded, os.ErrClosed).
 package anonpipe
 
 import (
