@@ -155,3 +155,76 @@ func BenchmarkConnect(b *testing.B) {
 		})
 	}
 }
+
+// Message rate, one way: 100-byte messages as fast as the server reads
+// them, the shape of bench/cmd/report's message-rate row. The last message
+// is a 1-byte one that the server answers, so that the time covers every
+// message read.
+func BenchmarkMessageRate(b *testing.B) {
+	for _, e := range messageEndpoints() {
+		b.Run(e.name, func(b *testing.B) {
+			c := connected(b, e, true, func(c net.Conn) {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if n == 1 {
+						if _, err := c.Write(buf[:1]); err != nil {
+							return
+						}
+					}
+				}
+			})
+			msg := make([]byte, 100)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := c.Write(msg[:1]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Read(msg); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// Connect and wait for the server to close, the shape of
+// bench/cmd/report's connect-rate rows: Dial's checks (the directory's and
+// the server's credentials) and Accept's (the client's credentials) are in
+// the time.
+func BenchmarkConnectClose(b *testing.B) {
+	for _, e := range endpoints() {
+		b.Run(e.name, func(b *testing.B) {
+			l, name := e.listen(b, false)
+			b.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c, err := e.dial(name, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var one [1]byte
+				if _, err := c.Read(one[:]); err != io.EOF {
+					b.Fatalf("read after the server closed: %v", err)
+				}
+				c.Close()
+			}
+		})
+	}
+}

@@ -358,12 +358,20 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return fail(path, err)
 	}
-	var d net.Dialer
+	raddr := &net.UnixAddr{Name: path, Net: k.net()}
 	backoff := 5 * time.Millisecond
 	for {
-		conn, err := d.DialContext(ctx, k.net(), path)
+		// connect(2) on a Unix socket never waits: it connects or fails
+		// at once (EAGAIN when the backlog is full, retried below). So
+		// the context is looked at here and between attempts, and
+		// DialUnix spares the resolver and racing machinery of
+		// net.Dialer.DialContext, which a path has no use for.
+		if err := ctx.Err(); err != nil {
+			return fail(path, err)
+		}
+		conn, err := net.DialUnix(k.net(), nil, raddr)
 		if err == nil {
-			cn, err := newConn(conn.(*net.UnixConn), k, Addr{k.net(), path}, self.group != "")
+			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "")
 			if err == nil {
 				err = c.admit(cn.credentials(c.Authorize != nil), self)
 			}
