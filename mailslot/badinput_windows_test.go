@@ -117,7 +117,8 @@ func TestMaxMessageSizeTooLarge(t *testing.T) {
 		t.Skip("int is 32 bits: every MaxMessageSize fits")
 	}
 	t.Skip("bug: mailslot Config.Create passes uint32(c.MaxMessageSize) (mailslot_windows.go:184) without a range check")
-	c := Config{MaxMessageSize: int(math.MaxUint32 + 1)}
+	past := int64(math.MaxUint32) + 1 // a variable: the constant does not fit a 32-bit int
+	c := Config{MaxMessageSize: int(past)}
 	s, err := c.Create(testName(t))
 	if err == nil {
 		info, _ := s.Info()

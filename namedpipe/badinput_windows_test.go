@@ -123,8 +123,9 @@ func TestBadInputListenConfig(t *testing.T) {
 		"CurrentUserOnly and an SDDL": {CurrentUserOnly: true, SecurityDescriptor: "D:(A;;GA;;;WD)"},
 	}
 	if strconv.IntSize == 64 {
-		bad["InputBufferSize past 2^32-1"] = ListenConfig{InputBufferSize: int(math.MaxUint32 + 1)}
-		bad["OutputBufferSize past 2^32-1"] = ListenConfig{OutputBufferSize: int(math.MaxUint32 + 1)}
+		past := int64(math.MaxUint32) + 1 // a variable: the constant does not fit a 32-bit int
+		bad["InputBufferSize past 2^32-1"] = ListenConfig{InputBufferSize: int(past)}
+		bad["OutputBufferSize past 2^32-1"] = ListenConfig{OutputBufferSize: int(past)}
 	}
 	for what, c := range bad {
 		name := testPipe(t)

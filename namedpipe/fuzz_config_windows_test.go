@@ -38,7 +38,7 @@ func FuzzListenConfig(f *testing.F) {
 		{message: true, dir: 1, max: 3, backlog: 2, in: 8192, out: 1},
 		{dir: 2, max: 254, backlog: 8},
 		{max: 255}, {max: -1}, {backlog: -1}, {backlog: 255}, {backlog: math.MaxInt}, {max: 2, backlog: 3},
-		{in: -1}, {out: math.MaxInt}, {in: math.MaxUint32}, {dir: 3}, {dir: -1},
+		{in: -1}, {out: math.MaxInt}, {in: int(maxQuota)}, {dir: 3}, {dir: -1},
 		{sddl: "D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;" + ClientAccessSDDL + ";;;AU)"},
 		{sddl: "O:" + user + "D:P(A;;GA;;;" + user + ")"},
 		{sddl: "D:P(A;;GR;;;WD)"}, {sddl: "D:"}, {sddl: "D:NO_ACCESS_CONTROL"}, {sddl: "this is not SDDL"},
@@ -123,6 +123,10 @@ func FuzzListenConfig(f *testing.F) {
 		}
 	})
 }
+
+// maxQuota is the largest quota, a variable so that int(maxQuota) builds
+// where int has 32 bits (it is -1 there: another seed).
+var maxQuota int64 = math.MaxUint32
 
 // checkDefaults checks what validate filled in for an accepted c.
 func checkDefaults(t *testing.T, c ListenConfig, v validated) {
