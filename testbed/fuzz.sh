@@ -65,7 +65,7 @@ while IFS= read -r file; do
 		printf '%s\n' "$name" | grep -Eq -- "$filter" || continue
 		targets+=("$goos ./$(dirname "$file") $name")
 	done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file")
-done < <(git ls-files '*_test.go')
+done < <(git ls-files --cached --others --exclude-standard '*_test.go')
 
 if [ ${#targets[@]} -eq 0 ]; then
 	echo "fuzz: no fuzz target matches $filter" >&2
@@ -90,6 +90,8 @@ done
 parallel=()
 [ -n "${FUZZPARALLEL:-}" ] && parallel=(-parallel "$FUZZPARALLEL")
 failed=()
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 start=$SECONDS
 for t in $(printf '%s\n' "${targets[@]}" | sort | tr ' ' ':'); do
 	IFS=: read -r goos pkg name <<<"$t"
@@ -97,14 +99,24 @@ for t in $(printf '%s\n' "${targets[@]}" | sort | tr ' ' ':'); do
 	t0=$SECONDS
 	if [ "$goos" = windows ]; then
 		PATH="$winbin:$PATH" GOOS=windows GOARCH=amd64 \
-			go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" 2>&1 | tail -n 25
+			go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	else
-		go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" 2>&1 | tail -n 25
+		go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	fi
-	rc=${PIPESTATUS[0]}
+	rc=$?
+	tail -n 25 "$out"
 	if [ "$rc" -ne 0 ]; then
-		failed+=("$name ($pkg)")
-		echo "fuzz: $name FAILED; a failing input is under $pkg/testdata/fuzz/$name/"
+		if ! grep -q 'Failing input written to' "$out" &&
+			[ "$(grep -A1 -- "^--- FAIL: $name " "$out" | tail -n1 | tr -d ' \t')" = contextdeadlineexceeded ]; then
+			# Go's coordinator can fail a run that found nothing when
+			# -fuzztime ends while a worker is mid-call, more often on a
+			# loaded machine (golang/go#75804, fixed in Go 1.27): no input
+			# failed, so it is not the target's failure.
+			echo "fuzz: $name: 'context deadline exceeded' at the end of -fuzztime with no failing input: Go's coordinator (golang/go#75804), not a failure"
+		else
+			failed+=("$name ($pkg)")
+			echo "fuzz: $name FAILED; go test writes a failing input to $pkg/testdata/fuzz/$name/"
+		fi
 	fi
 	echo "fuzz: $name took $((SECONDS - t0))s"
 done
