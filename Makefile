@@ -9,9 +9,13 @@ PKGS     := ./...
 # stops if it fails.
 WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
 
-.PHONY: test vet ci-check test-native test-windows test-windows-race run bench bench-quick generate fmt
+# Each fuzz target runs this long in `make test`; `make fuzz FUZZTIME=5m`
+# is the long run.
+FUZZTIME ?= 1s
 
-test: vet ci-check test-native test-windows test-windows-race
+.PHONY: test vet ci-check test-native test-windows test-windows-race fuzz run bench bench-quick generate fmt
+
+test: vet ci-check test-native test-windows test-windows-race fuzz
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -47,6 +51,12 @@ test-windows:
 test-windows-race:
 	$(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 600s $(PKGS)
 	cd interop && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 300s ./...
+
+# Every Go fuzz target for FUZZTIME each: the portable ones natively, the
+# Windows ones under Wine (testbed/fuzz.sh). Inputs that fail are written
+# to the package's testdata/fuzz/, which plain go test replays from then on.
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash testbed/fuzz.sh
 
 # The demonstration: conduit built for Windows, run under Wine through the
 # same test bed (testbed/demo.sh): a server and a client over a named pipe,
