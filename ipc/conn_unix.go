@@ -79,9 +79,10 @@ func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups}
-	c.oob = c.oobb[:]
 	if n := unix.CmsgSpace(4); n <= len(c.oobb) {
 		c.oob = c.oobb[:n]
+	} else {
+		c.oob = make([]byte, n)
 	}
 	c.fr.c = c
 	if k != stream {
