@@ -374,16 +374,24 @@ func TestChurn(t *testing.T) {
 	}
 }
 
-// The child processes of the killed-peer tests, which the test binary
-// becomes when reliabilityChildEnv names a role. They are chosen in init,
-// before TestMain (whose roles are main_windows_test.go's), and run until
-// they are killed.
+// reliabilityChildEnv names the role of the killed-peer tests' child
+// process, which runs TestReliabilityChild.
 const reliabilityChildEnv = "CONDUIT_NAMEDPIPE_RELIABILITY_CHILD"
 
-func init() {
-	if role := os.Getenv(reliabilityChildEnv); role != "" {
-		os.Exit(reliabilityChild(role))
+// TestReliabilityChild is the killed-peer tests' child process, not a test:
+// the test binary re-executed with -test.run=^TestReliabilityChild$ and a
+// role in reliabilityChildEnv. It runs as a test, after package
+// initialisation, rather than in an init function: until initialisation is
+// done, Go runs no callback from a thread the runtime did not start
+// (runtime.cgocallbackg1 waits for main_init_done), and iocp wakes a write
+// held up past its fast path from a thread-pool callback, so a child that
+// wrote from init hung on its first full pipe.
+func TestReliabilityChild(t *testing.T) {
+	role := os.Getenv(reliabilityChildEnv)
+	if role == "" {
+		t.Skip("the child process of TestPeerKilled; runs only as that")
 	}
+	os.Exit(reliabilityChild(role))
 }
 
 // reliabilityChild runs a role, "VERB NAME": flood-client and sink-client
@@ -411,20 +419,42 @@ func reliabilityChild(role string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
+	// A transfer that stalls for the watchdog's time ends the child with
+	// its goroutines' stacks on stderr, which the parent reports.
+	var moved atomic.Int64
+	go func() {
+		last := int64(-1)
+		for {
+			time.Sleep(watchdog) // a watchdog's period, not synchronisation
+			if n := moved.Load(); n == last {
+				fmt.Fprintf(os.Stderr, "child: no progress for %v after %d bytes; goroutines:\n%s\n", watchdog, n, allStacks())
+				os.Exit(5)
+			} else {
+				last = n
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
 	if strings.HasPrefix(verb, "flood") {
 		var p pattern
-		buf := make([]byte, 64<<10)
 		for {
 			p.fill(buf)
-			if _, err := c.Write(buf); err != nil {
+			n, err := c.Write(buf)
+			moved.Add(int64(n))
+			if err != nil {
 				fmt.Fprintln(os.Stderr, "child write:", err)
 				return 3
 			}
 		}
 	}
-	_, err = io.Copy(io.Discard, c)
-	fmt.Fprintln(os.Stderr, "child read ended:", err)
-	return 3
+	for {
+		n, err := c.Read(buf)
+		moved.Add(int64(n))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child read:", err)
+			return 3
+		}
+	}
 }
 
 // pattern is the stream a flooding child writes: byte k is k mod 251, so a
@@ -455,7 +485,7 @@ func (p *pattern) check(b []byte) bool {
 // process exits, however it exits.
 func startChild(t *testing.T, role string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReliabilityChild$")
 	cmd.Env = append(os.Environ(), reliabilityChildEnv+"="+role)
 	stderr := new(bytes.Buffer)
 	cmd.Stderr = stderr
@@ -598,7 +628,16 @@ func TestPeerKilled(t *testing.T) {
 			case err := <-ended:
 				t.Fatalf("transfer failed after %d bytes, before the kill: %v (child: %s)", moved.Load(), err, stderr)
 			case <-time.After(30 * time.Second):
-				hung(t, "%d bytes moved in 30 s", moved.Load())
+				// A child that stalled too exits with its stacks (see
+				// reliabilityChild).
+				exited := make(chan error, 1)
+				go func() { exited <- cmd.Wait() }()
+				select {
+				case err := <-exited:
+					hung(t, "%d bytes moved in 30 s; the child exited (%v); its stderr: %s", moved.Load(), err, stderr)
+				case <-time.After(2 * watchdog):
+					hung(t, "%d bytes moved in 30 s; the child still runs", moved.Load())
+				}
 			}
 			killed := time.Now()
 			kill(t, cmd)
