@@ -157,10 +157,13 @@ func (l *syncListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
+		// h is Close's to close: it read l.h, which is h, and closes it.
+		// Closing it here too closed it twice, and the second close could
+		// hit whatever handle had reused the number in between (a runtime
+		// thread's event: "setevent failed; errno=6", and a hung run).
 		if err == nil {
 			windows.CloseHandle(next)
 		}
-		windows.CloseHandle(h)
 		return nil, net.ErrClosed
 	}
 	if err != nil {
