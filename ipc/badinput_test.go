@@ -128,12 +128,10 @@ func TestBadInputListenDial(t *testing.T) {
 	}
 }
 
-// A negative Backlog is a bad Config on every OS alike. Today it is
-// silently the default on Unix (listen_unix.go:207 uses it only when
-// positive), and on Windows namedpipe's ErrInvalidConfig, which
-// ipc.ErrInvalidConfig does not match (ipc_windows.go:111 passes it on).
+// A negative Backlog is a bad Config on every OS alike. It was silently
+// the default on Unix (listen used it only when positive), and on Windows
+// namedpipe's ErrInvalidConfig, which ipc.ErrInvalidConfig does not match.
 func TestBadInputBacklog(t *testing.T) {
-	t.Skip("bug: a negative Config.Backlog is accepted on Unix and refused on Windows without ipc.ErrInvalidConfig")
 	l, err := (&Config{Backlog: -1}).Listen(pathName(t))
 	if err == nil {
 		l.Close()
@@ -141,14 +139,13 @@ func TestBadInputBacklog(t *testing.T) {
 	wantOpError(t, "Listen with Backlog -1", err, ErrInvalidConfig)
 }
 
-// A bad name is refused with a reason callers can test for. On Unix an
-// empty or "." name is an untyped error (runtime_unix.go:31, :37), which
-// matches nothing; on Windows it is internal/ipcname's, not exported.
+// A bad name is refused with a reason callers can test for: fs.ErrInvalid.
+// It was an untyped error on Unix, and on Windows internal/ipcname's, which
+// callers cannot import.
 func TestBadInputNameTyped(t *testing.T) {
-	t.Skip("bug: ipc's bad-name errors match no exported sentinel (runtime_unix.go:31,37; on Windows ipcname's unexported-package errors)")
 	for _, name := range []string{"", "a\x00b"} {
 		_, err := Listen(name)
-		if !errors.Is(err, ErrInvalidConfig) && !errors.Is(err, fs.ErrInvalid) {
+		if !errors.Is(err, fs.ErrInvalid) {
 			t.Errorf("Listen(%q) = %v on %s: matches no sentinel", name, err, runtime.GOOS)
 		}
 	}

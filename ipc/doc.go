@@ -37,6 +37,7 @@
 //
 // Errors follow package net: *net.OpError for Dial, Accept and Conn
 // methods, wrapping fs.ErrNotExist for a missing name, fs.ErrExist for a
-// name a live server holds, fs.ErrPermission for a peer refused,
-// net.ErrClosed and os.ErrDeadlineExceeded.
+// name a live server holds, fs.ErrInvalid for a bad name, ErrInvalidConfig
+// for a bad Config, fs.ErrPermission for a peer refused, net.ErrClosed and
+// os.ErrDeadlineExceeded.
 package ipc

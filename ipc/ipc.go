@@ -27,7 +27,9 @@ type Config struct {
 	// Backlog is how many connections may wait for Accept: listen(2)'s
 	// backlog on Unix (default: the system's SOMAXCONN), the listener's
 	// backlog of pipe instances on Windows (default 4, see
-	// namedpipe.ListenConfig.Backlog).
+	// namedpipe.ListenConfig.Backlog, at most namedpipe.MaxBacklog: a
+	// larger value is cut down to it, as listen(2) cuts to SOMAXCONN). A
+	// negative value is an ErrInvalidConfig.
 	Backlog int
 
 	// AllowGroup admits the members of a group besides the current user: a

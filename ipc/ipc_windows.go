@@ -104,11 +104,14 @@ func (c *Config) Listen(name string) (*Listener, error) {
 		}
 		return nil, &net.OpError{Op: "listen", Net: "pipe", Addr: Addr{"pipe", path}, Err: err}
 	}
+	if c.Backlog < 0 {
+		return fail(fmt.Errorf("%w: negative Backlog %d", ErrInvalidConfig, c.Backlog))
+	}
 	self, err := c.windowsIdentity()
 	if err != nil {
 		return fail(err)
 	}
-	lc := namedpipe.ListenConfig{MessageMode: c.MessageMode, Backlog: c.Backlog}
+	lc := namedpipe.ListenConfig{MessageMode: c.MessageMode, Backlog: min(c.Backlog, namedpipe.MaxBacklog)}
 	if c.AllowGroup == "" && !c.AllowOtherUsers {
 		lc.CurrentUserOnly = true
 	} else {

@@ -103,6 +103,9 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	fail := func(path string, err error) (*Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: k.net(), Addr: Addr{k.net(), path}, Err: err}
 	}
+	if c.Backlog < 0 {
+		return fail(name, fmt.Errorf("%w: negative Backlog %d", ErrInvalidConfig, c.Backlog))
+	}
 	euid := os.Geteuid()
 	path, private, err := socketPathAs(name, euid)
 	if err != nil {

@@ -36,13 +36,13 @@ func socketPath(name string) (path string, private bool, err error) {
 // call costs microseconds in some virtual machines).
 func socketPathAs(name string, euid int) (path string, private bool, err error) {
 	if name == "" {
-		return "", false, errors.New("empty name")
+		return "", false, fmt.Errorf("empty name: %w", fs.ErrInvalid)
 	}
 	if strings.ContainsRune(name, '/') {
 		return name, false, nil
 	}
 	if name == "." || name == ".." || strings.ContainsRune(name, 0) {
-		return "", false, fmt.Errorf("bad name %q", name)
+		return "", false, fmt.Errorf("bad name %q: %w", name, fs.ErrInvalid)
 	}
 	if euid < 0 {
 		euid = os.Geteuid()

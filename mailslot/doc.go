@@ -25,7 +25,8 @@
 // SetReadTimeout; whole milliseconds, kept by the kernel) and the read
 // deadline (SetReadDeadline).
 //
-// Errors are *os.PathError: errors.Is with fs.ErrExist for a name already
+// Errors are *os.PathError: errors.Is with fs.ErrInvalid for a bad name,
+// fs.ErrExist for a name already
 // created, fs.ErrNotExist for Open of a missing one, os.ErrDeadlineExceeded
 // for the read deadline and the slot's read timeout alike, ErrTimeout for
 // the slot's read timeout alone, io.ErrShortBuffer for a Read buffer shorter

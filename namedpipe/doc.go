@@ -28,12 +28,12 @@
 // on one I/O completion port per process: no OS thread is blocked per
 // operation or per connection, and deadlines and Close interrupt them.
 //
-// Errors: a bad name is an *os.PathError before any system call; Listen
-// returns *os.PathError (errors.Is with fs.ErrExist for a name in use,
-// ErrInvalidConfig for a bad ListenConfig); Dial, Accept and Conn methods
-// return *net.OpError wrapping the Windows error, net.ErrClosed,
-// os.ErrDeadlineExceeded or the context's error. A peer's close reads as
-// io.EOF.
+// Errors: a bad name is an *os.PathError matching fs.ErrInvalid, before any
+// system call; Listen returns *os.PathError (errors.Is with fs.ErrExist for
+// a name in use, ErrInvalidConfig for a bad ListenConfig); Dial, Accept
+// and Conn methods return *net.OpError wrapping the Windows error,
+// net.ErrClosed, os.ErrDeadlineExceeded or the context's error. A peer's
+// close reads as io.EOF.
 //
 // The package builds on Windows only, but for its name parsing and Addr.
 package namedpipe

@@ -4,23 +4,34 @@
 package ipcname
 
 import (
-	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"unicode/utf16"
 )
 
+// The errors of a bad name. Each matches fs.ErrInvalid, so that callers of
+// the packages that parse names (namedpipe, mailslot, ipc) can test for a
+// bad name without importing this internal package.
 var (
-	ErrEmpty   = errors.New("empty name")
-	ErrNUL     = errors.New("name contains a NUL byte")
-	ErrTooLong = errors.New("name too long")
-	ErrNotPath = errors.New(`not a \\host\kind\name path`)
-	ErrNoName  = errors.New("path has no name after its kind")
-	ErrRemote  = errors.New("name is on another machine; only local names can be created")
+	ErrEmpty   = invalid("empty name")
+	ErrNUL     = invalid("name contains a NUL byte")
+	ErrTooLong = invalid("name too long")
+	ErrNotPath = invalid(`not a \\host\kind\name path`)
+	ErrNoName  = invalid("path has no name after its kind")
+	ErrRemote  = invalid("name is on another machine; only local names can be created")
 	// ErrBadComponent is the error of a name that Win32 path normalization
 	// would rewrite (see Parse).
-	ErrBadComponent = errors.New(`name has a component that Windows rewrites in \\.\ paths: empty, "." or "..", or ending in a dot or space`)
+	ErrBadComponent = invalid(`name has a component that Windows rewrites in \\.\ paths: empty, "." or "..", or ending in a dot or space`)
 )
+
+// invalidError is a bad name's error: it matches fs.ErrInvalid.
+type invalidError struct{ msg string }
+
+func invalid(msg string) error { return &invalidError{msg} }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == fs.ErrInvalid }
 
 // Name is a parsed name.
 type Name struct {

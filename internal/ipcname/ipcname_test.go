@@ -2,9 +2,30 @@ package ipcname
 
 import (
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 )
+
+// Every error of a bad name matches fs.ErrInvalid, and only its own
+// sentinel among the package's: callers outside the module test for the
+// one, the packages inside for the other.
+func TestErrorsMatchErrInvalid(t *testing.T) {
+	all := []error{ErrEmpty, ErrNUL, ErrTooLong, ErrNotPath, ErrNoName, ErrRemote, ErrBadComponent}
+	for i, e := range all {
+		if !errors.Is(e, fs.ErrInvalid) {
+			t.Errorf("%v does not match fs.ErrInvalid", e)
+		}
+		for j, o := range all {
+			if i != j && errors.Is(e, o) {
+				t.Errorf("%v matches %v", e, o)
+			}
+		}
+	}
+	if _, err := Parse("", "pipe", 256); !errors.Is(err, fs.ErrInvalid) || !errors.Is(err, ErrEmpty) {
+		t.Errorf("Parse(\"\") = %v: want ErrEmpty, matching fs.ErrInvalid", err)
+	}
+}
 
 func TestParse(t *testing.T) {
 	good := []struct{ in, kind, path, host, name string }{
