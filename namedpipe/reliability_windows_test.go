@@ -287,10 +287,10 @@ func exchange(ctx context.Context, name string, p []byte) error {
 // every byte comes back on its own connection. With MaxInstances 4 most
 // clients find the pipe busy and must wait for an instance in Dial, never
 // fail. Under Wine on this 2-vCPU machine the full 64 x 50 took 6 s
-// (default listener) and 12 s (MaxInstances 4) when it was quiet, and 21 s
-// and 37 s under other helpers' load: too long for make test, which runs
-// every test twice (plain and -race). 64 x 5 keeps the same concurrency and
-// takes 2 to 6 s for both.
+// (default listener) and 11 s (MaxInstances 4) when it was quiet (28 s for
+// both under -race), and 21 s and 37 s under other helpers' load: too long
+// for make test, which runs every test plainly and under -race. 64 x 5 keeps
+// the same concurrency and takes 2 to 6 s for both.
 func TestStorm(t *testing.T) {
 	const clients = 64
 	conns := sized(5, 50)
