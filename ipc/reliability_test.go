@@ -1387,7 +1387,7 @@ func TestReliabilityWriteDuringInit(t *testing.T) {
 	if windowsOS {
 		// Found by this suite (its child roles first ran from init).
 		t.Skip("bug: a write that outlasts iocp's fast path during package initialisation never returns: " +
-			"waitPool (internal/iocp/fast_windows.go:173) waits on a thread-pool callback (syscall.NewCallback, :186), " +
+			"waitPool (internal/iocp/fast_windows.go:173) waits on a thread-pool callback (syscall.NewCallback, :187), " +
 			"which the Go runtime holds until package initialisation is over (runtime/cgocall.go, cgocallbackg1: <-main_init_done)")
 	}
 	l, name := listen(t, nil)
