@@ -1439,3 +1439,30 @@ func TestReliabilityWriteDuringInit(t *testing.T) {
 		t.Errorf("child: %v (stderr: %s)", waitErr, stderr.String())
 	}
 }
+
+// SendFile to a peer that has left fails as a write to it does: with the
+// peer's end, not net.ErrClosed, which says that this side closed the
+// connection (and which callers silence when they shut down).
+func TestReliabilitySendFileAfterPeerLeft(t *testing.T) {
+	if windowsOS {
+		t.Skip("bug: SendFile to a peer that left fails with net.ErrClosed: peerProcess wraps it when the pipe is no " +
+			"longer connected (ipc/ipc_windows.go:625), and olderThan when the PID is a newer process's (:637)")
+	}
+	server, client := pair(t, &Config{MessageMode: true})
+	f, err := os.Open(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	client.Close()
+	// The peer's end has reached this side once a read says so.
+	server.SetReadDeadline(time.Now().Add(hangBound))
+	if _, err := server.ReadMessage(); err != io.EOF && !isReset(err) {
+		t.Fatalf("ReadMessage after the peer closed = %v, want io.EOF", err)
+	}
+	err = server.SendFile(f)
+	var oe *net.OpError
+	if err == nil || !errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
+		t.Errorf("SendFile to a peer that left = %v; want a *net.OpError with the peer's end, not net.ErrClosed", err)
+	}
+}
