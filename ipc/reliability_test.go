@@ -5,10 +5,13 @@ package ipc
 // The reliability suite (issue 11): many clients at once, connections made
 // and dropped by the thousand, peers killed while data flows, and Close
 // racing every pending operation. Each test states what it expects and
-// bounds every wait with a hangBound; none sleeps to synchronise.
+// bounds every wait (hangBound); none sleeps to synchronise. The counts are
+// smaller under Wine and -race (see scale and each test).
 //
-// CONDUIT_SOAK=1 runs the longer version (ten times the churn, more
-// iterations of the races): go test -run Reliability -timeout 30m ./ipc
+// CONDUIT_SOAK=1 runs the long version: ten times the churn and the races'
+// iterations, the full storm everywhere:
+//
+//	CONDUIT_SOAK=1 go test -run Reliability -timeout 30m ./ipc
 
 import (
 	"bufio"
