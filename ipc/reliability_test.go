@@ -455,7 +455,11 @@ func TestReliabilityStorm(t *testing.T) {
 			run(1)
 			before := takeSnapshot(t)
 			run(each)
-			expectBack(t, before, nil)
+			// Threads may grow a little beyond the warm-up's: 64 clients'
+			// blocking calls at once can each hold a thread, which Go
+			// keeps (seen: +9 after 3,200 connections under Wine). A
+			// thread per connection would be thousands.
+			expectBack(t, before, map[string]int{"threads": clients / 4})
 		})
 	}
 }
