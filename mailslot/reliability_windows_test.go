@@ -34,9 +34,9 @@ func sized(bounded, long int) int {
 const watchdog = 10 * time.Second
 
 // bounded runs fn on a goroutine of its own and, unless fn returns within d,
-// fails the test by panicking with every goroutine's stack: a hang may hold
-// what the test's cleanups need, so only ending the process is sure to report
-// it. fn reports failures with t.Error, not t.Fatal.
+// writes every goroutine's stack and ends the test binary with a panic: a
+// hang may hold what the test's cleanups need, so only ending the process is
+// sure to report it. fn reports failures with t.Error, not t.Fatal.
 func bounded(t *testing.T, d time.Duration, what string, fn func()) {
 	t.Helper()
 	done := make(chan struct{})
@@ -50,7 +50,12 @@ func bounded(t *testing.T, d time.Duration, what string, fn func()) {
 		buf := make([]byte, 8<<20)
 		msg := fmt.Sprintf("%s: %s: still running after %v", t.Name(), what, d)
 		fmt.Fprintf(os.Stderr, "%s; goroutines:\n%s\n", msg, buf[:runtime.Stack(buf, true)])
-		panic(msg)
+		// On a goroutine of its own: raised on the test's, the panic would
+		// be recovered by the testing package, which runs the test's
+		// cleanups first, and those may wait for what hangs (a Writer's
+		// Close waits for a Write in progress).
+		go panic(msg)
+		select {}
 	}
 }
 
@@ -342,5 +347,34 @@ func TestWriterCloseDuringWrites(t *testing.T) {
 	t.Logf("%d writes refused after Close; before: %v; after: %v", refused.Load(), base, after)
 	if refused.Load() == 0 {
 		t.Errorf("Close never came while a writer was still writing: the race was not run")
+	}
+}
+
+// TestWriteNeverWaits writes 2,000 messages that nobody reads: as the package
+// documents, every Write returns at once, having queued its message or
+// refused it, and the reader then finds the queued ones in order.
+func TestWriteNeverWaits(t *testing.T) {
+	skipOnWine(t, "a slot holds about 250 to 280 unread small messages (its queue is a socket's buffer; measured), then a Write waits until the reader reads")
+	const messages = 2000
+	s, name := create(t, nil)
+	w := open(t, name)
+	queued := 0
+	bounded(t, watchdog, "2,000 writes with no reader", func() {
+		for i := range messages {
+			if _, err := fmt.Fprintf(w, "unread message %d", i); err != nil {
+				t.Logf("Write %d refused: %v", i, err)
+				return
+			}
+			queued++
+		}
+	})
+	for i := range queued {
+		msg, err := s.ReadMessage()
+		if want := fmt.Sprintf("unread message %d", i); err != nil || string(msg) != want {
+			t.Fatalf("message %d = %q, %v; want %q", i, msg, err, want)
+		}
+	}
+	if queued == 0 {
+		t.Fatal("not even the first message was queued")
 	}
 }

@@ -67,11 +67,16 @@ func within(t *testing.T, d time.Duration, what string, fn func()) {
 }
 
 // hung fails the test for a hang: it writes every goroutine's stack and
-// panics, ending the test binary (see within).
+// ends the test binary with a panic (see within). The panic is raised on a
+// goroutine of its own: raised on the test's, it would be recovered by the
+// testing package, which runs the test's cleanups first, and those may wait
+// for the very operation that hangs (a Close waits for its pending
+// operations).
 func hung(t *testing.T, format string, args ...any) {
 	msg := fmt.Sprintf("%s: %s", t.Name(), fmt.Sprintf(format, args...))
 	fmt.Fprintf(os.Stderr, "%s; goroutines:\n%s\n", msg, allStacks())
-	panic(msg)
+	go panic(msg)
+	select {}
 }
 
 func allStacks() []byte {
