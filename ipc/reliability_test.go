@@ -1414,12 +1414,9 @@ func init() {
 // that fetches its configuration): a write that the reader holds up
 // completes, and the program goes on.
 func TestReliabilityWriteDuringInit(t *testing.T) {
-	if windowsOS {
-		// Found by this suite (its child roles first ran from init).
-		t.Skip("bug: a write that outlasts iocp's fast path during package initialisation never returns: " +
-			"waitPool (internal/iocp/fast_windows.go:173) waits on a thread-pool callback (syscall.NewCallback, :187), " +
-			"which the Go runtime holds until package initialisation is over (runtime/cgocall.go, cgocallbackg1: <-main_init_done)")
-	}
+	// On Windows a write held up past iocp's fast path waited for a
+	// thread-pool callback, which Go runs only once initialisation is over:
+	// it hung until iocp's stuck-write waiter became a thread of Go's own.
 	l, name := listen(t, nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), initChildEnv+"="+name)
@@ -1474,10 +1471,6 @@ func TestReliabilityWriteDuringInit(t *testing.T) {
 // peer's end, not net.ErrClosed, which says that this side closed the
 // connection (and which callers silence when they shut down).
 func TestReliabilitySendFileAfterPeerLeft(t *testing.T) {
-	if windowsOS {
-		t.Skip("bug: SendFile to a peer that left fails with net.ErrClosed: peerProcess wraps it when the pipe is no " +
-			"longer connected (ipc/ipc_windows.go:625), and olderThan when the PID is a newer process's (:637)")
-	}
 	server, client := pair(t, &Config{MessageMode: true})
 	f, err := os.Open(os.Args[0])
 	if err != nil {

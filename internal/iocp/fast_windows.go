@@ -1,8 +1,9 @@
 package iocp
 
 import (
+	"runtime"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -35,13 +36,14 @@ import (
 //     while being cancelled keeps its bytes and its result, and only one that
 //     ends STATUS_CANCELLED is issued again.
 //   - A write cannot be cancelled safely (part of its data may have gone), so
-//     its event goes to a wait of the system thread pool, whose wait threads
-//     each serve 63 waits; the slot gets a new event. At most maxStuck writes
-//     wait there; beyond that, writes skip the fast path.
+//     its event goes to the stuck-write waiter, one thread that waits on up
+//     to 63 such events at once (see stuck); the slot gets a new event. At
+//     most maxStuck writes wait there; beyond that, writes skip the fast
+//     path.
 //
 // So no thread is held per operation or per idle connection: at most
-// fastSlots threads for at most fastWait each, and a pool wait thread per 63
-// writes that a slow reader holds up.
+// fastSlots threads for at most fastWait each, and one thread while any
+// write is held up by a slow reader.
 const (
 	fastWait  = 2 * time.Millisecond
 	fastSlots = 4
@@ -153,7 +155,8 @@ func (s *slot) arm(d time.Duration) error {
 
 // waitPool waits for a write that outlasted the fast path: it hands the
 // slot's event to the write, gives the slot a new one, and parks the
-// goroutine until a thread-pool wait on the event wakes it.
+// goroutine until the stuck-write waiter sees the event set and the write
+// done.
 func waitPool(op *Op, s *slot) {
 	ev := s.waits[0]
 	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
@@ -166,25 +169,104 @@ func waitPool(op *Op, s *slot) {
 	defer windows.CloseHandle(ev)
 	fast.stuck.Add(1)
 	defer fast.stuck.Add(-1)
-	// The event may carry a stale signal from an earlier user of the slot,
-	// so the status decides when the write is done.
-	for op.status() == windows.STATUS_PENDING {
-		var wait windows.Handle
-		err := nt.RegisterWaitForSingleObject(&wait, ev, poolCallback, uintptr(op.id), windows.INFINITE,
-			nt.WT_EXECUTEONLYONCE|nt.WT_EXECUTEINWAITTHREAD)
-		if err != nil {
-			// Out of resources: wait here rather than fail the write.
+	if !stuck.add(ev, op) {
+		// The waiter is full (takeSlot's check and this are not one
+		// step, so a few writes may pass it at once) or cannot start:
+		// wait here rather than fail the write. The event may carry a
+		// stale signal from an earlier user of the slot, so the status
+		// decides when the write is done.
+		for op.status() == windows.STATUS_PENDING {
 			windows.WaitForSingleObject(ev, windows.INFINITE)
-			continue
 		}
-		<-op.wake
-		nt.UnregisterWaitEx(wait, windows.InvalidHandle) // returns once the callback has
+		return
 	}
+	<-op.wake
 }
 
-// poolCallback runs on a thread-pool wait thread when a stuck write's event
-// is set; its context is the Op's index in ops.all.
-var poolCallback = syscall.NewCallback(func(id, timedOut uintptr) uintptr {
-	opByID(id).wake <- struct{}{}
-	return 0
-})
+// stuck is the stuck-write waiter: one goroutine, locked to its thread,
+// that waits on the events of every write held up past the fast path
+// (WaitForMultipleObjects takes 64 handles: its own control event and
+// maxStuck writes' events) and wakes each write's goroutine when it is
+// done. It runs while there are such writes and exits when there are none.
+//
+// It is a thread of Go's own, not a wait of the system thread pool with a
+// callback: Go runs no callback on a thread it did not start until package
+// initialisation has ended (runtime.cgocallbackg1 waits for
+// main_init_done), so a write held up during an init function would wait
+// for ever. Goroutines do run during initialisation.
+var stuck stuckWaiter
+
+type stuckWaiter struct {
+	mu      sync.Mutex
+	ctl     windows.Handle   // auto-reset: the list changed; made once
+	evs     []windows.Handle // the writes' events, in step with ops
+	ops     []*Op
+	running bool
+}
+
+// add hands ev, which op's completion sets, to the waiter, starting it if
+// it is not running, and reports whether it took it: not when it is full
+// or its control event cannot be made.
+func (w *stuckWaiter) add(ev windows.Handle, op *Op) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.ops) >= maxStuck {
+		return false
+	}
+	if w.ctl == 0 {
+		ctl, err := windows.CreateEvent(nil, 0, 0, nil)
+		if err != nil {
+			return false
+		}
+		w.ctl = ctl
+	}
+	w.evs = append(w.evs, ev)
+	w.ops = append(w.ops, op)
+	if !w.running {
+		w.running = true
+		go w.run()
+	} else {
+		windows.SetEvent(w.ctl)
+	}
+	return true
+}
+
+func (w *stuckWaiter) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	handles := make([]windows.Handle, 0, 1+maxStuck)
+	for {
+		w.mu.Lock()
+		if len(w.ops) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		handles = append(append(handles[:0], w.ctl), w.evs...)
+		w.mu.Unlock()
+		// Whichever handle is set, every write is looked at: a set
+		// event may be a stale signal from an earlier user of the slot
+		// it came from, and several writes may have completed at once.
+		// The status says which are done; those are woken and dropped.
+		if _, err := windows.WaitForMultipleObjects(handles, false, windows.INFINITE); err != nil {
+			// Only a bad handle fails the wait, and every handle here
+			// stays open until its write has been woken; should it
+			// happen, look at the writes without spinning hard.
+			time.Sleep(time.Millisecond)
+		}
+		w.mu.Lock()
+		for i := 0; i < len(w.ops); {
+			op := w.ops[i]
+			if op.status() == windows.STATUS_PENDING {
+				i++
+				continue
+			}
+			last := len(w.ops) - 1
+			w.ops[i], w.evs[i] = w.ops[last], w.evs[last]
+			w.ops[last] = nil
+			w.ops, w.evs = w.ops[:last], w.evs[:last]
+			op.wake <- struct{}{}
+		}
+		w.mu.Unlock()
+	}
+}

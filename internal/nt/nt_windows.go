@@ -22,8 +22,6 @@ import (
 //sys	ImpersonateNamedPipeClient(pipe windows.Handle) (err error) = advapi32.ImpersonateNamedPipeClient
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
 //sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
-//sys	RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, callback uintptr, context uintptr, milliseconds uint32, flags uint32) (err error) = kernel32.RegisterWaitForSingleObject
-//sys	UnregisterWaitEx(wait windows.Handle, completion windows.Handle) (err error) = kernel32.UnregisterWaitEx
 //sys	CreateWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) [failretval==0] = kernel32.CreateWaitableTimerExW
 //sys	AccessCheck(sd *windows.SECURITY_DESCRIPTOR, token windows.Token, desired uint32, mapping *GENERIC_MAPPING, privileges *byte, privilegesLen *uint32, granted *uint32, status *int32) (err error) = advapi32.AccessCheck
 //sys	CreateRestrictedToken(existing windows.Token, flags uint32, disableCount uint32, disable *windows.SIDAndAttributes, deleteCount uint32, delete *windows.LUIDAndAttributes, restrictCount uint32, restrict *windows.SIDAndAttributes, token *windows.Token) (err error) = advapi32.CreateRestrictedToken
@@ -60,12 +58,6 @@ const (
 	CREATE_WAITABLE_TIMER_MANUAL_RESET    = 0x1      // a notification timer: signalled until set again
 	CREATE_WAITABLE_TIMER_HIGH_RESOLUTION = 0x2      // Windows 10 1803 and later: expires on time, not on the next clock tick
 	TIMER_ALL_ACCESS                      = 0x1F0003 // TIMER_QUERY_STATE | TIMER_MODIFY_STATE | SYNCHRONIZE | STANDARD_RIGHTS_REQUIRED
-)
-
-// RegisterWaitForSingleObject flags (winnt.h).
-const (
-	WT_EXECUTEINWAITTHREAD = 0x4 // run the callback on the wait thread itself
-	WT_EXECUTEONLYONCE     = 0x8 // stop waiting after the first callback
 )
 
 // File information classes (FILE_INFORMATION_CLASS, wdm.h) for

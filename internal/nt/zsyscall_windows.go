@@ -53,10 +53,8 @@ var (
 	procGetNamedPipeServerSessionId = modkernel32.NewProc("GetNamedPipeServerSessionId")
 	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
 	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
-	procRegisterWaitForSingleObject = modkernel32.NewProc("RegisterWaitForSingleObject")
 	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
 	procSetWaitableTimer            = modkernel32.NewProc("SetWaitableTimer")
-	procUnregisterWaitEx            = modkernel32.NewProc("UnregisterWaitEx")
 	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
 	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
 	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
@@ -153,14 +151,6 @@ func PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, av
 	return
 }
 
-func RegisterWaitForSingleObject(wait *windows.Handle, object windows.Handle, callback uintptr, context uintptr, milliseconds uint32, flags uint32) (err error) {
-	r1, _, e1 := syscall.SyscallN(procRegisterWaitForSingleObject.Addr(), uintptr(unsafe.Pointer(wait)), uintptr(object), uintptr(callback), uintptr(context), uintptr(milliseconds), uintptr(flags))
-	if r1 == 0 {
-		err = errnoErr(e1)
-	}
-	return
-}
-
 func SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procSetMailslotInfo.Addr(), uintptr(slot), uintptr(readTimeout))
 	if r1 == 0 {
@@ -175,14 +165,6 @@ func SetWaitableTimer(timer windows.Handle, dueTime *int64, period int32, comple
 		_p0 = 1
 	}
 	r1, _, e1 := syscall.SyscallN(procSetWaitableTimer.Addr(), uintptr(timer), uintptr(unsafe.Pointer(dueTime)), uintptr(period), uintptr(completion), uintptr(arg), uintptr(_p0))
-	if r1 == 0 {
-		err = errnoErr(e1)
-	}
-	return
-}
-
-func UnregisterWaitEx(wait windows.Handle, completion windows.Handle) (err error) {
-	r1, _, e1 := syscall.SyscallN(procUnregisterWaitEx.Addr(), uintptr(wait), uintptr(completion))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
