@@ -622,7 +622,9 @@ func (c *Conn) peerProcess(access uint32) (windows.Handle, error) {
 	}
 	if info, err := c.pc.Info(); err != nil || info.State != namedpipe.StateConnected {
 		windows.CloseHandle(proc)
-		return 0, fmt.Errorf("the peer has left: %w", net.ErrClosed)
+		// The peer's end, as a write to it would fail: net.ErrClosed
+		// would say that this side had closed.
+		return 0, fmt.Errorf("the peer has left: %w", windows.ERROR_BROKEN_PIPE)
 	}
 	return proc, nil
 }
@@ -634,7 +636,7 @@ func olderThan(proc windows.Handle, t time.Time) error {
 		return fmt.Errorf("reading the peer's process times: %w", err)
 	}
 	if time.Unix(0, created.Nanoseconds()).After(t) {
-		return fmt.Errorf("the peer's process ID now belongs to a newer process: %w", net.ErrClosed)
+		return fmt.Errorf("the peer's process ID now belongs to a newer process: %w", windows.ERROR_BROKEN_PIPE)
 	}
 	return nil
 }
