@@ -32,11 +32,8 @@ func FuzzMailslotConfig(f *testing.F) {
 		if strings.Contains(sddl, "::") && onWine() {
 			t.Skip(`wine: ConvertStringSecurityDescriptorToSecurityDescriptorW crashes the process on "::" in SDDL`)
 		}
-		if uint64(max) > math.MaxUint32 && max > 0 {
-			t.Skip("bug: Create truncates a MaxMessageSize past 2^32-1 to 32 bits (mailslot_windows.go:184, uint32(c.MaxMessageSize)); see TestMaxMessageSizeTooLarge")
-		}
 		_, sdErr := winsec.Descriptor(sddl)
-		invalid := max < 0 || sdErr != nil
+		invalid := max < 0 || uint64(max) > math.MaxUint32 || sdErr != nil
 		c := Config{MaxMessageSize: max, ReadTimeout: time.Duration(timeout), SecurityDescriptor: sddl}
 		name := testName(t)
 		s, err := c.Create(name)

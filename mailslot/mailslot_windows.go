@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -43,7 +44,8 @@ var (
 	// timeouts in general (os.IsTimeout) handles it too.
 	ErrTimeout error = timeoutError{}
 	// ErrInvalidConfig is wrapped by Create's error for a Config that cannot
-	// be used: a negative MaxMessageSize or SDDL that does not parse.
+	// be used: a MaxMessageSize that is negative or past 2^32-1, or SDDL
+	// that does not parse or has no DACL.
 	ErrInvalidConfig = errors.New("invalid mailslot configuration")
 	// ErrMessageTooLarge is wrapped by Write's error for a message longer
 	// than BroadcastLimit to a \\*\mailslot\ name.
@@ -79,7 +81,8 @@ type Config struct {
 	// MaxMessageSize is the largest message writers may send, in bytes; a
 	// larger one fails the writer's Write and is not queued.
 	// NtCreateMailslotFile's MaximumMessageSize (CreateMailslot's
-	// nMaxMessageSize). Default 0: any size.
+	// nMaxMessageSize), a 32-bit value: a negative size or one past
+	// 2^32-1 is refused. Default 0: any size.
 	//
 	// Security: every writer that SecurityDescriptor admits can queue
 	// messages of this size, and ReadMessage allocates a buffer as large as
@@ -157,7 +160,9 @@ func (c *Config) Create(name string) (*Slot, error) {
 	fail := func(err error) (*Slot, error) {
 		return nil, &os.PathError{Op: "create", Path: n.Path, Err: err}
 	}
-	if c.MaxMessageSize < 0 {
+	// NtCreateMailslotFile takes a ULONG: a size past it would be cut to
+	// its low 32 bits (1<<32 to 0, any size).
+	if c.MaxMessageSize < 0 || uint64(c.MaxMessageSize) > math.MaxUint32 {
 		return fail(fmt.Errorf("%w: MaxMessageSize %d", ErrInvalidConfig, c.MaxMessageSize))
 	}
 	sd, err := winsec.Descriptor(c.SecurityDescriptor)
