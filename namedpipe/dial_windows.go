@@ -202,6 +202,14 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 			switch {
 			case err == nil || err == windows.ERROR_SEM_TIMEOUT:
 				continue
+			case err == windows.ERROR_HANDLES_CLOSED:
+				// The wait ended because the pipe's last instance closed:
+				// Wine's server ends its waiters so (STATUS_HANDLES_CLOSED).
+				// Windows, as ReactOS's NPFS models it (NpDeleteFcb),
+				// ends them with STATUS_OBJECT_NAME_NOT_FOUND, the case
+				// below. Either way, opening again tells whether the name
+				// is gone (ERROR_FILE_NOT_FOUND) or listened on anew.
+				continue
 			case err == windows.ERROR_FILE_NOT_FOUND && d.WaitForServer:
 				// The server went away meanwhile: wait for it to come back.
 			case iocp.IsContextCancel(err):
