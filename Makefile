@@ -13,7 +13,7 @@ WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=win
 # is the long run.
 FUZZTIME ?= 1s
 
-.PHONY: test vet ci-check test-native test-windows test-windows-race fuzz run bench bench-quick generate fmt
+.PHONY: test vet ci-check test-native test-windows test-windows-race fuzz soak run bench bench-quick generate fmt
 
 test: vet ci-check test-native test-windows test-windows-race fuzz
 
@@ -35,6 +35,9 @@ ci-check:
 
 test-native:
 	$(GO) test -count=1 $(PKGS)
+	# ipc again under the race detector: its reliability suite (storms,
+	# churn, killed peers, Close racing everything).
+	$(GO) test -race -count=1 ./ipc
 	# gRPC over ipc, in a module of its own (examples/grpc).
 	cd examples/grpc && $(GO) vet ./... && $(GO) test -count=1 ./...
 
@@ -57,6 +60,13 @@ test-windows-race:
 # to the package's testdata/fuzz/, which plain go test replays from then on.
 fuzz:
 	FUZZTIME=$(FUZZTIME) bash testbed/fuzz.sh
+
+# The reliability suites at full size (CONDUIT_SOAK=1): storms of 64 clients
+# x 50 connections, 10,000-cycle churn, hundreds of Close races; natively
+# (ipc) and under Wine. make test runs them bounded.
+soak:
+	CONDUIT_SOAK=1 $(GO) test -count=1 -timeout 30m -run Reliability ./ipc
+	$(WINENV) CONDUIT_SOAK=1 $(GO) test -count=1 -timeout 30m -run 'Reliability|TestStorm|TestChurn|TestPeerKilled|TestListenerCloseDuring|TestConnCloseDuringPendingOp|TestSlotCloseDuringRead|TestWriterCloseDuringWrites' ./ipc ./namedpipe ./mailslot
 
 # The demonstration: conduit built for Windows, run under Wine through the
 # same test bed (testbed/demo.sh): a server and a client over a named pipe,
