@@ -208,8 +208,8 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 				// Windows, as ReactOS's NPFS models it (NpDeleteFcb),
 				// ends them with STATUS_OBJECT_NAME_NOT_FOUND, the case
 				// below. Either way, opening again tells whether the name
-				// is gone (ERROR_FILE_NOT_FOUND) or listened on anew.
-				continue
+				// is gone (ERROR_FILE_NOT_FOUND) or listened on anew,
+				// after the backoff below.
 			case err == windows.ERROR_FILE_NOT_FOUND && d.WaitForServer:
 				// The server went away meanwhile: wait for it to come back.
 			case iocp.IsContextCancel(err):

@@ -226,13 +226,29 @@ func (l *Listener) listenOn(f *iocp.File) {
 	go l.listen(f)
 }
 
+// testHookBeforeListen, when set, runs before an instance's listen request.
+var testHookBeforeListen func()
+
 // listen waits for a client on one instance and queues the connection.
 func (l *Listener) listen(f *iocp.File) {
 	defer l.wg.Done()
+	if testHookBeforeListen != nil {
+		testHookBeforeListen()
+	}
 	_, err := f.FsControl(context.Background(), nt.FSCTL_PIPE_LISTEN, nil, nil)
-	if err == windows.ERROR_PIPE_CONNECTED {
+	switch err {
+	case windows.ERROR_PIPE_CONNECTED:
 		// A client connected between the instance's creation and the
-		// listen request.
+		// listen request (a new instance takes clients at once).
+		err = nil
+	case windows.ERROR_NO_DATA:
+		// A client connected, and closed its end, before the listen
+		// request (STATUS_PIPE_CLOSING). What it wrote is still in the
+		// instance: NPFS reads a closing pipe's queued data before it
+		// reports the pipe broken (ReactOS npfs read.c). So the
+		// connection is Accept's, as a TCP connection that has already
+		// been shut down is: it reads the client's data, then io.EOF.
+		// Dropping the instance lost the data.
 		err = nil
 	}
 	l.mu.Lock()
@@ -242,13 +258,7 @@ func (l *Listener) listen(f *iocp.File) {
 	}
 	delete(l.listening, f)
 	if err != nil {
-		if err == windows.ERROR_NO_DATA {
-			// A client came and went before the listen request: make
-			// another instance at once.
-			l.drop(f, true)
-			return
-		}
-		// Anything else is worth telling Accept, which makes the
+		// A failure is worth telling Accept, which makes the
 		// instance again: a failure that persists must not become a loop
 		// of creating, listening and closing instances. Told once the
 		// instance no longer counts, so that the Accept after this one

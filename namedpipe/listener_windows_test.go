@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +197,48 @@ func TestListenerSyscallConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRawConn(t, rc, l.Close, true)
+}
+
+// A client may connect to a new instance before the server's listen
+// request reaches it, write, and close its end: the listen request then
+// fails with ERROR_NO_DATA, and what the client wrote is still in the
+// instance. Accept returns that connection, which reads the data and then
+// io.EOF. The listener dropped such instances, losing the data: found by a
+// hung TestServerClosesFirstAtLimit under load (its second client wrote
+// "hello" into an instance that was then dropped).
+func TestClientLeavesBeforeListen(t *testing.T) {
+	gate := make(chan struct{})
+	var first sync.Once
+	testHookBeforeListen = func() { first.Do(func() { <-gate }) }
+	t.Cleanup(func() { testHookBeforeListen = nil })
+	l, name := listen(t, &ListenConfig{MaxInstances: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, name)
+	if err != nil {
+		close(gate)
+		t.Fatalf("Dial of an instance not yet listened on: %v", err)
+	}
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	close(gate) // now the listen request: ERROR_NO_DATA
+	accepted := make(chan *Conn, 1)
+	go func() {
+		if s, err := l.AcceptPipe(); err == nil {
+			accepted <- s
+		}
+	}()
+	select {
+	case s := <-accepted:
+		defer s.Close()
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(s)
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("the connection of a client that left before the listen read %q, %v; want \"hello\", then EOF", got, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Accept of a client that wrote and left before the listen request: its data is lost")
+	}
 }
