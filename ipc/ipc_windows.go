@@ -612,21 +612,44 @@ func (c *Conn) SendFile(f *os.File) error {
 // connected, so both are checked: a PID that the peer left behind and
 // another process took is refused.
 func (c *Conn) peerProcess(access uint32) (windows.Handle, error) {
+	if err := c.peerConnected(); err != nil {
+		return 0, err
+	}
 	proc, err := windows.OpenProcess(access|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(c.peer.PID))
 	if err != nil {
+		// A peer that has exited, its process gone, fails OpenProcess
+		// (ERROR_INVALID_PARAMETER): the pipe says whether that is it.
+		if err := c.peerConnected(); err != nil {
+			return 0, err
+		}
 		return 0, fmt.Errorf("opening the peer's process: %w", err)
 	}
 	if err := olderThan(proc, c.created); err != nil {
 		windows.CloseHandle(proc)
 		return 0, err
 	}
-	if info, err := c.pc.Info(); err != nil || info.State != namedpipe.StateConnected {
+	// Checked again now that the process is held: the PID was the peer's
+	// only if the pipe was still connected after it was opened.
+	if err := c.peerConnected(); err != nil {
 		windows.CloseHandle(proc)
-		// The peer's end, as a write to it would fail: net.ErrClosed
-		// would say that this side had closed.
-		return 0, fmt.Errorf("the peer has left: %w", windows.ERROR_BROKEN_PIPE)
+		return 0, err
 	}
 	return proc, nil
+}
+
+// peerConnected fails if the pipe no longer connects this side to the peer:
+// with this side's own close error after Close, and with ERROR_BROKEN_PIPE,
+// as a write to the peer would fail, once the peer has left (net.ErrClosed
+// would say that this side had closed).
+func (c *Conn) peerConnected() error {
+	info, err := c.pc.Info()
+	if err != nil {
+		return err
+	}
+	if info.State != namedpipe.StateConnected {
+		return fmt.Errorf("the peer has left: %w", windows.ERROR_BROKEN_PIPE)
+	}
+	return nil
 }
 
 // olderThan fails unless the process proc was created before t.

@@ -1492,7 +1492,12 @@ func TestReliabilitySendFileAfterPeerLeft(t *testing.T) {
 	}
 	err = server.SendFile(f)
 	var oe *net.OpError
-	if err == nil || !errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
-		t.Errorf("SendFile to a peer that left = %v; want a *net.OpError with the peer's end, not net.ErrClosed", err)
+	if err == nil || !errors.As(err, &oe) || errors.Is(err, net.ErrClosed) || !isReset(err) {
+		t.Errorf("SendFile to a peer that left = %v; want a *net.OpError with the peer's end (isReset), not net.ErrClosed", err)
+	}
+	// After this side's own Close it is net.ErrClosed again.
+	server.Close()
+	if err := server.SendFile(f); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("SendFile after Close = %v; want net.ErrClosed", err)
 	}
 }
