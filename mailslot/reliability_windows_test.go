@@ -15,10 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
-	"golang.org/x/sys/windows"
 )
 
 // sized returns bounded for a plain run and long under CONDUIT_SOAK.
@@ -75,56 +73,14 @@ func measure(t *testing.T) usage {
 	return usage{handles: processHandles(t), threads: threads, goroutines: runtime.NumGoroutine()}
 }
 
-// processHandles counts this process's handles: GetProcessHandleCount, or,
-// where that answers 0, which no real process holds (Wine 8 answers 0
-// always), the entries of the system handle table
-// (NtQuerySystemInformation, SystemExtendedHandleInformation) that belong
-// to this process, which Wine keeps faithfully (checked against ten events
-// opened and closed).
+// processHandles counts this process's handles (nt.HandleCount, which
+// counts the system handle table's entries where GetProcessHandleCount
+// answers 0, as Wine 8's always does).
 func processHandles(t *testing.T) int {
 	t.Helper()
-	if n, err := nt.HandleCount(); err != nil {
+	n, err := nt.HandleCount()
+	if err != nil {
 		t.Fatal(err)
-	} else if n > 0 {
-		return n
-	}
-	buf := make([]byte, 256<<10)
-	for {
-		var need uint32
-		err := windows.NtQuerySystemInformation(windows.SystemExtendedHandleInformation, unsafe.Pointer(&buf[0]), uint32(len(buf)), &need)
-		if err == windows.STATUS_INFO_LENGTH_MISMATCH || err == windows.STATUS_BUFFER_TOO_SMALL {
-			buf = make([]byte, max(2*len(buf), int(need)+64<<10))
-			continue
-		}
-		if err != nil {
-			t.Fatalf("NtQuerySystemInformation(SystemExtendedHandleInformation): %v", err)
-		}
-		break
-	}
-	// SYSTEM_HANDLE_INFORMATION_EX (not in the SDK headers; as Process
-	// Hacker's phnt declares it): NumberOfHandles, Reserved, then
-	// SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX entries.
-	type entry struct {
-		Object                uintptr
-		UniqueProcessID       uintptr
-		HandleValue           uintptr
-		GrantedAccess         uint32
-		CreatorBackTraceIndex uint16
-		ObjectTypeIndex       uint16
-		HandleAttributes      uint32
-		Reserved              uint32
-	}
-	const header = 2 * unsafe.Sizeof(uintptr(0))
-	count := *(*uintptr)(unsafe.Pointer(&buf[0]))
-	if header+count*unsafe.Sizeof(entry{}) > uintptr(len(buf)) {
-		t.Fatalf("SystemExtendedHandleInformation: %d entries overrun %d bytes", count, len(buf))
-	}
-	pid := uintptr(windows.GetCurrentProcessId())
-	n := 0
-	for _, e := range unsafe.Slice((*entry)(unsafe.Pointer(&buf[header])), count) {
-		if e.UniqueProcessID == pid {
-			n++
-		}
 	}
 	return n
 }

@@ -66,10 +66,15 @@ fi
 
 # A name of this process's own: several setup.sh may run at once.
 tmp=$bin/go_windows_amd64_exec.tmp.$$
+# The wrapper does the same before each program: a build of many packages
+# (-race, cgo) can outlast the server's minute.
 cat >"$tmp" <<WRAP
 #!/bin/sh
 # Written by conduit's testbed/setup.sh: runs a windows/amd64 binary under Wine.
 export WINEPREFIX="$prefix" WINEDEBUG=-all
+if wineserver -p60 </dev/null >/dev/null 2>&1; then
+	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true
+fi
 exec "$wine" "\$@"
 WRAP
 chmod +x "$tmp"

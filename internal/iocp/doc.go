@@ -27,8 +27,8 @@
 // that outlasts it, one CancelIoEx and one reissue; where Windows lacks
 // high-resolution timers the wait lasts up to one clock tick (15.6 ms by
 // default) instead. After that a read is issued again through the port and
-// a write waits in the system thread pool (63 waits to a thread, at most 63
-// such writes; later writes go to the port). So no OS thread is blocked per
+// a write waits with the stuck-write waiter, one thread of Go's own that
+// waits for up to 63 such writes at once (later writes go to the port). So no OS thread is blocked per
 // operation, per handle or per idle connection.
 //
 // Cancellation (Close, deadlines, a context) is CancelIoEx on the operation,

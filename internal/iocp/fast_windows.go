@@ -64,7 +64,7 @@ type slot struct {
 
 var fast struct {
 	free     chan *slot
-	stuck    atomic.Int32 // writes in thread-pool waits
+	stuck    atomic.Int32 // writes held up past the fast path (see waitPool)
 	disabled atomic.Bool  // for tests: no operation takes a slot
 
 	// plainTimeout: time-outs end on time here, so waits need no timer
@@ -158,6 +158,10 @@ func (s *slot) arm(d time.Duration) error {
 // goroutine until the stuck-write waiter sees the event set and the write
 // done.
 func waitPool(op *Op, s *slot) {
+	// Counted before the slot goes back, so that no write takes it and
+	// passes takeSlot's check in between.
+	fast.stuck.Add(1)
+	defer fast.stuck.Add(-1)
 	ev := s.waits[0]
 	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
 		s.waits[0] = nev
@@ -167,8 +171,6 @@ func waitPool(op *Op, s *slot) {
 		windows.CloseHandle(s.waits[1])
 	}
 	defer windows.CloseHandle(ev)
-	fast.stuck.Add(1)
-	defer fast.stuck.Add(-1)
 	if !stuck.add(ev, op) {
 		// The waiter is full (takeSlot's check and this are not one
 		// step, so a few writes may pass it at once) or cannot start:

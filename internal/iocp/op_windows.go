@@ -20,7 +20,7 @@ import (
 type Op struct {
 	o     windows.Overlapped
 	id    int           // index in ops.all
-	wake  chan struct{} // a parked goroutine's wake-up: its packet, or its pool wait
+	wake  chan struct{} // a parked goroutine's wake-up: its packet, or the stuck-write waiter
 	state atomic.Int32
 	pin   runtime.Pinner
 
@@ -82,13 +82,6 @@ func opOf(o *windows.Overlapped) *Op {
 		return nil
 	}
 	return op.(*Op)
-}
-
-// opByID returns the Op with index id.
-func opByID(id uintptr) *Op {
-	ops.mu.Lock()
-	defer ops.mu.Unlock()
-	return ops.all[id]
 }
 
 // pinBuffers pins the buffers the call will hand the kernel. Pinning makes
