@@ -88,7 +88,10 @@ type ContenderResult struct {
 	Rounds       []Sample `json:"rounds"`
 	Errors       []string `json:"errors,omitempty"`
 
-	abandoned bool // a run timed out: the contender is not run again
+	// Abandoned is the round (from 1) whose run timed out: the contender
+	// was not run again, and its goroutine, which may hold pipes and a
+	// server, was left running through the rest of the run. 0 if none.
+	Abandoned int `json:"abandoned,omitempty"`
 }
 
 // Options say how long a run takes.
@@ -143,12 +146,12 @@ func Run(ws []Workload, o Options) []WorkloadResult {
 					continue
 				}
 				cr := &res.Contenders[j]
-				if cr.abandoned {
+				if cr.Abandoned > 0 {
 					continue
 				}
 				s, err := runBounded(c, o)
 				if err == errTimeout {
-					cr.abandoned = true
+					cr.Abandoned = r + 1
 					err = fmt.Errorf("no result within %v: abandoned", timeout(o))
 				}
 				if err != nil {

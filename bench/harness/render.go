@@ -299,6 +299,9 @@ func formatResult(row Row) string {
 	if row.Failures > 0 {
 		s += fmt.Sprintf(" (%d of %d rounds failed: %s)", row.Failures, len(c.Rounds), oneLine(c.Errors[0]))
 	}
+	if c.Abandoned > 0 {
+		s += fmt.Sprintf(" (abandoned in round %d: not run after it, and its hung run went on beside later contenders)", c.Abandoned)
+	}
 	return s
 }
 
