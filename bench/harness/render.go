@@ -82,7 +82,12 @@ type notes struct {
 	num   map[int]int
 }
 
+// cite returns the references of the explanations that apply to row, which
+// are for rows short of their target or without one: a met row cites none.
 func (n *notes) cite(row Row) string {
+	if row.Met {
+		return ""
+	}
 	var refs []string
 	for _, i := range explain(n.ex, row) {
 		if n.num == nil {
