@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -83,9 +84,9 @@ type notes struct {
 }
 
 // cite returns the references of the explanations that apply to row, which
-// are for rows short of their target or without one: a met row cites none.
+// are for rows short of their target or that failed: others cite none.
 func (n *notes) cite(row Row) string {
-	if row.Met {
+	if row.Met || row.Target <= 0 && row.Failures == 0 {
 		return ""
 	}
 	var refs []string
@@ -252,8 +253,10 @@ func Summary(wr io.Writer, r *Report, ex []Explanation) {
 			if row.C.Ref {
 				ref = append(ref, formatResult(row))
 			}
-			if c := n.cite(row); c != "" {
-				cites = append(cites, c)
+			for _, c := range strings.Fields(n.cite(row)) {
+				if !slices.Contains(cites, c) {
+					cites = append(cites, c)
+				}
 			}
 			if row.Target <= 0 {
 				continue
