@@ -365,10 +365,20 @@ func TestDefaultSecurity(t *testing.T) {
 }
 
 // 300 cycles of create, open, write, read and close leave the handle count
-// where it began.
+// where it began, or lower (a handle the runtime or the system held may have
+// gone meanwhile), but for the 4 handles Go's runtime keeps for each OS
+// thread it starts (two events, the thread's handle and a timer:
+// runtime/os_windows.go), which the cycles may have needed.
 func TestNoLeaks(t *testing.T) {
 	count := func() int {
 		n, err := nt.HandleCount()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	threads := func() int {
+		n, err := nt.ThreadCount()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,11 +395,12 @@ func TestNoLeaks(t *testing.T) {
 		s.Close()
 	}
 	cycle()
-	before := count()
+	before, threadsBefore := count(), threads()
 	for range 300 {
 		cycle()
 	}
-	if after := count(); after != before {
-		t.Fatalf("handles: %d before 300 cycles, %d after", before, after)
+	allowed := before + 4*max(threads()-threadsBefore, 0)
+	if after := count(); after > allowed {
+		t.Fatalf("handles: %d before 300 cycles, %d after (allowed %d)", before, after, allowed)
 	}
 }
