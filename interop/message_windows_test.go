@@ -122,9 +122,9 @@ func TestConduitCloseWriteReadByWinio(t *testing.T) {
 // on Windows. (namedpipe's TestCloseWriteWaitsForReader checks the waiting
 // under Wine too.)
 func TestConduitCloseWriteUnreadByWinio(t *testing.T) {
-	skipOnWine(t, "a byte-mode read of a message pipe leaves a zero-length message that comes last, after the data it read, "+
-		"for the next read under Wine 8 (one between data it drops, as Windows does); Windows drops that one too, "+
-		"so the loss this test guards against cannot happen here")
+	skipOnWine(t, "Wine 8 leaves a zero-length message that comes last, after the data a byte-mode read took, queued "+
+		"for the next read (one between data it drops, as Windows does), so the loss this test guards against "+
+		"cannot happen here and the test could not fail")
 	server, client := pair(t, messagePipe)
 	// Both messages fit the quota: once WriteMessage returns they are
 	// queued, unread, and CloseWrite's zero-length message goes behind them.

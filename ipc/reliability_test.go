@@ -1052,7 +1052,6 @@ func TestReliabilityConnectThenCloseProbes(t *testing.T) {
 				if l, err = cfg.Listen(name); err != nil {
 					t.Fatal(err)
 				}
-				probe(name, 0, nil)
 				for range 3 {
 					c, err := cfg.Dial(t.Context(), name)
 					if err != nil {

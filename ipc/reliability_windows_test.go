@@ -4,8 +4,8 @@ import (
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
-// On Windows the suite counts the process's handles (GetProcessHandleCount)
-// and threads (a Toolhelp snapshot).
+// On Windows the suite counts the process's handles (nt.HandleCount) and
+// threads (a Toolhelp snapshot).
 func init() {
 	countOS = windowsCounts
 	underWine = nt.Wine

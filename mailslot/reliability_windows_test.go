@@ -280,6 +280,7 @@ func TestWriterCloseDuringWrites(t *testing.T) {
 		}
 		// Every message sent is queued, once, in each writer's order.
 		got := map[string]bool{}
+		last := map[int]int{} // writer: the last message number read
 		bounded(t, watchdog, "reading what was sent", func() {
 			for range sent {
 				msg, err := s.ReadMessage()
@@ -287,6 +288,15 @@ func TestWriterCloseDuringWrites(t *testing.T) {
 					t.Errorf("ReadMessage: %v", err)
 					return
 				}
+				var r, i, k int
+				if _, err := fmt.Sscanf(string(msg), "round %d writer %d message %d", &r, &i, &k); err != nil || r != round {
+					t.Errorf("round %d: read %q, not one of this round's messages", round, msg)
+					return
+				}
+				if prev, ok := last[i]; ok && k <= prev {
+					t.Errorf("round %d: writer %d's message %d read after its message %d", round, i, k, prev)
+				}
+				last[i] = k
 				got[string(msg)] = true
 			}
 		})

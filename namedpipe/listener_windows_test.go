@@ -224,14 +224,21 @@ func TestClientLeavesBeforeListen(t *testing.T) {
 	}
 	c.Close()
 	close(gate) // now the listen request: ERROR_NO_DATA
-	accepted := make(chan *Conn, 1)
+	type result struct {
+		c   *Conn
+		err error
+	}
+	accepted := make(chan result, 1)
 	go func() {
-		if s, err := l.AcceptPipe(); err == nil {
-			accepted <- s
-		}
+		s, err := l.AcceptPipe()
+		accepted <- result{s, err}
 	}()
 	select {
-	case s := <-accepted:
+	case r := <-accepted:
+		if r.err != nil {
+			t.Fatalf("Accept of a client that left before the listen request: %v", r.err)
+		}
+		s := r.c
 		defer s.Close()
 		s.SetReadDeadline(time.Now().Add(10 * time.Second))
 		got, err := io.ReadAll(s)
