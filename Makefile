@@ -36,8 +36,9 @@ ci-check:
 test-native:
 	$(GO) test -count=1 $(PKGS)
 	# ipc again under the race detector: its reliability suite (storms,
-	# churn, killed peers, Close racing everything).
-	$(GO) test -race -count=1 ./ipc
+	# churn, killed peers, Close racing everything). -race needs cgo's gcc,
+	# which the test bed installs.
+	bash testbed/setup.sh >/dev/null && CGO_ENABLED=1 $(GO) test -race -count=1 ./ipc
 	# gRPC over ipc, in a module of its own (examples/grpc).
 	cd examples/grpc && $(GO) vet ./... && $(GO) test -count=1 ./...
 

@@ -2,7 +2,7 @@
 # Runs every Go fuzz target of conduit's module for a bounded time.
 #
 #   testbed/fuzz.sh            every target, FUZZTIME (default 3s) each
-#   FUZZTIME=5m testbed/fuzz.sh     the long run (make fuzz)
+#   FUZZTIME=5m testbed/fuzz.sh     the long run (make fuzz FUZZTIME=5m)
 #   testbed/fuzz.sh -l         list the targets, run nothing
 #   testbed/fuzz.sh REGEX      only the targets whose name matches REGEX
 #
@@ -34,7 +34,7 @@ filter=.
 case ${1:-} in
 -l) list=true ;;
 -h | --help)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 "") ;;

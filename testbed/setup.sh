@@ -17,18 +17,25 @@ bin=$cache/bin
 log=$cache/setup.log
 mkdir -p "$cache" "$bin"
 
+# One setup at a time: make's targets may run several at once, and two
+# apt-get or wineboot runs on one machine or prefix collide.
+exec 9>"$cache/lock"
+flock 9
+
+# gcc: the native race detector (cgo), which make test uses for ipc.
 need=()
 command -v wine >/dev/null 2>&1 || need+=(wine wine64)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
-		echo "testbed: missing ${need[*]}; run as root, or: sudo apt-get install wine64 wine gcc-mingw-w64-x86-64" >&2
+		echo "testbed: missing ${need[*]}; run as root, or: sudo apt-get install wine64 wine gcc-mingw-w64-x86-64 gcc" >&2
 		exit 1
 	fi
 	echo "testbed: installing ${need[*]} (apt-get)" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >>"$log" 2>&1
-	apt-get install -y -qq wine64 wine gcc-mingw-w64-x86-64 >>"$log" 2>&1 || {
+	apt-get install -y -qq wine64 wine gcc-mingw-w64-x86-64 gcc >>"$log" 2>&1 || {
 		echo "testbed: apt-get install failed; see $log" >&2
 		exit 1
 	}
@@ -43,7 +50,7 @@ if [ ! -f "$prefix/.conduit-ready" ]; then
 	echo "testbed: creating Wine prefix in $prefix" >&2
 	# No Mono or Gecko: nothing here needs .NET or HTML, and looking for
 	# them costs minutes.
-	WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >>"$log" 2>&1
+	WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >>"$log" 2>&1 9>&-
 	wineserver -w
 	touch "$prefix/.conduit-ready"
 fi
@@ -60,8 +67,9 @@ fi
 # starts them, they inherit its stdout and stderr, and `go test` waits for
 # those to close: "Test I/O incomplete", a failed run. wineserver fails
 # (exit 2) when one is already running: then nothing is left to start.
-if wineserver -p60 </dev/null >/dev/null 2>&1; then
-	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true
+# (Without the lock's descriptor: the server outlives this script.)
+if wineserver -p60 </dev/null >/dev/null 2>&1 9>&-; then
+	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 9>&- || true
 fi
 
 # A name of this process's own: several setup.sh may run at once.
