@@ -556,7 +556,9 @@ func (c *Conn) trustPush() error {
 	if c.peer.UserID == me || c.peer.UserID == localSystem {
 		return nil
 	}
-	return fmt.Errorf("%w: a file from %v, who cannot open this process, is refused", fs.ErrPermission, c.peer)
+	// Only fields set when the connection was made: PeerCredentials may
+	// be filling in the user's name meanwhile.
+	return fmt.Errorf("%w: a file from user %s (PID %d), who cannot open this process, is refused", fs.ErrPermission, c.peer.UserID, c.peer.PID)
 }
 
 // errFilesNeedMessages is the error of SendFile and ReceiveFile on a byte
@@ -612,9 +614,6 @@ func (c *Conn) SendFile(f *os.File) error {
 // connected, so both are checked: a PID that the peer left behind and
 // another process took is refused.
 func (c *Conn) peerProcess(access uint32) (windows.Handle, error) {
-	if err := c.peerConnected(); err != nil {
-		return 0, err
-	}
 	proc, err := windows.OpenProcess(access|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(c.peer.PID))
 	if err != nil {
 		// A peer that has exited, its process gone, fails OpenProcess
@@ -628,8 +627,9 @@ func (c *Conn) peerProcess(access uint32) (windows.Handle, error) {
 		windows.CloseHandle(proc)
 		return 0, err
 	}
-	// Checked again now that the process is held: the PID was the peer's
-	// only if the pipe was still connected after it was opened.
+	// Checked once the process is held: the PID was the peer's only if the
+	// pipe was still connected after it was opened. (This also gives this
+	// side's own Close its error.)
 	if err := c.peerConnected(); err != nil {
 		windows.CloseHandle(proc)
 		return 0, err
@@ -679,10 +679,7 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 		m, err := c.next()
 		switch {
 		case err == nil:
-			c.pend = m
-			if m == nil {
-				c.pend = []byte{} // an empty message
-			}
+			c.pend = m // never nil: an empty message is empty, not nil
 		case !errors.Is(err, ErrFileNext):
 			return nil, c.opError("receivefile", err)
 		}

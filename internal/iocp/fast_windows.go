@@ -1,7 +1,6 @@
 package iocp
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,10 +184,10 @@ func waitPool(op *Op, s *slot) {
 	<-op.wake
 }
 
-// stuck is the stuck-write waiter: one goroutine, locked to its thread,
-// that waits on the events of every write held up past the fast path
-// (WaitForMultipleObjects takes 64 handles: its own control event and
-// maxStuck writes' events) and wakes each write's goroutine when it is
+// stuck is the stuck-write waiter: one goroutine, holding one OS thread
+// while it waits, that waits on the events of every write held up past the
+// fast path (WaitForMultipleObjects takes 64 handles: its own control event
+// and maxStuck writes' events) and wakes each write's goroutine when it is
 // done. It runs while there are such writes and exits when there are none.
 //
 // It is a thread of Go's own, not a wait of the system thread pool with a
@@ -234,8 +233,6 @@ func (w *stuckWaiter) add(ev windows.Handle, op *Op) bool {
 }
 
 func (w *stuckWaiter) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	handles := make([]windows.Handle, 0, 1+maxStuck)
 	for {
 		w.mu.Lock()
