@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conduit-ipc/conduit/bench/harness"
@@ -127,6 +128,7 @@ func idle(cfg config, cli string, n int) func(d time.Duration) (harness.Sample, 
 		heap0 := ms.HeapAlloc
 		conns := make([]io.ReadWriteCloser, 0, n)
 		var wg sync.WaitGroup
+		var returned atomic.Int32 // reads that ended: none may before teardown
 		defer func() {
 			for _, c := range conns {
 				c.Close()
@@ -144,6 +146,7 @@ func idle(cfg config, cli string, n int) func(d time.Duration) (harness.Sample, 
 				defer wg.Done()
 				var b [1]byte
 				c.Read(b[:])
+				returned.Add(1)
 			}()
 		}
 		// Let the reads reach their waits: until the thread count holds
@@ -155,6 +158,9 @@ func idle(cfg config, cli string, n int) func(d time.Duration) (harness.Sample, 
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
+		if r := returned.Load(); r > 0 {
+			return nil, fmt.Errorf("%d of %d reads ended before the connections closed: they were not idle, and the row would measure nothing", r, n)
+		}
 		return harness.Sample{
 			"OS threads": float64(threads-threads0) / float64(n),
 			"Go heap":    (float64(ms.HeapAlloc) - float64(heap0)) / float64(n),
