@@ -7,7 +7,7 @@ PKGS     := ./...
 # The Wine test bed: a prefix and the go_windows_amd64_exec wrapper, outside
 # the repository. setup.sh prints the directory to put on PATH; a recipe
 # stops if it fails.
-WINENV    = bin=$$(bash testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
+WINENV    = bin=$$(bash "$(CURDIR)/testbed/setup.sh") && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 &&
 
 # Each fuzz target runs this long in `make test`; `make fuzz FUZZTIME=5m`
 # is the long run.
@@ -44,9 +44,9 @@ test-native:
 
 test-windows:
 	$(WINENV) $(GO) test -count=1 -timeout 600s $(PKGS)
-	cd examples/grpc && bin=$$(bash ../../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -count=1 ./...
+	cd examples/grpc && $(WINENV) $(GO) test -count=1 ./...
 	# go-winio against conduit, in a module of its own (interop).
-	cd interop && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && $(GO) test -count=1 -timeout 300s ./...
+	cd interop && $(WINENV) $(GO) test -count=1 -timeout 300s ./...
 
 # The same tests built with the race detector (cgo through mingw-w64, which
 # the test bed installs), as the Windows workflow runs them: it also turns on
@@ -54,7 +54,7 @@ test-windows:
 # touches.
 test-windows-race:
 	$(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 600s $(PKGS)
-	cd interop && bin=$$(bash ../testbed/setup.sh) && export PATH="$$bin:$$PATH" GOOS=windows GOARCH=amd64 && CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 300s ./...
+	cd interop && $(WINENV) CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) test -race -count=1 -timeout 300s ./...
 
 # Every Go fuzz target for FUZZTIME each: the portable ones natively, the
 # Windows ones under Wine (testbed/fuzz.sh). Inputs that fail are written
