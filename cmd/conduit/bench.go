@@ -69,21 +69,23 @@ func (b *byteSize) Set(s string) error {
 			return fmt.Errorf("size %q: want a number of bytes, KiB, MiB or GiB", s)
 		}
 	}
-	if n < 0 || n > 1<<40 {
-		return fmt.Errorf("size %q: want 0 to 1 TiB", s)
-	}
+	var shift uint
 	switch unit {
 	case "", "B":
 	case "KiB", "K", "k":
-		n <<= 10
+		shift = 10
 	case "MiB", "M":
-		n <<= 20
+		shift = 20
 	case "GiB", "G":
-		n <<= 30
+		shift = 30
 	default:
 		return fmt.Errorf("size %q: unknown unit %q", s, unit)
 	}
-	*b = byteSize(n)
+	// The limit applies to the size in bytes, before the shift can wrap.
+	if n < 0 || n > 1<<40>>shift {
+		return fmt.Errorf("size %q: want 0 to 1 TiB", s)
+	}
+	*b = byteSize(n << shift)
 	return nil
 }
 
