@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/hangcheck"
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
@@ -30,32 +31,6 @@ func sized(bounded, long int) int {
 // watchdog is how long any one operation of these tests may take before the
 // test fails as hung.
 const watchdog = 10 * time.Second
-
-// bounded runs fn on a goroutine of its own and, unless fn returns within d,
-// writes every goroutine's stack and ends the test binary with a panic: a
-// hang may hold what the test's cleanups need, so only ending the process is
-// sure to report it. fn reports failures with t.Error, not t.Fatal.
-func bounded(t *testing.T, d time.Duration, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		buf := make([]byte, 8<<20)
-		msg := fmt.Sprintf("%s: %s: still running after %v", t.Name(), what, d)
-		fmt.Fprintf(os.Stderr, "%s; goroutines:\n%s\n", msg, buf[:runtime.Stack(buf, true)])
-		// On a goroutine of its own: raised on the test's, the panic would
-		// be recovered by the testing package, which runs the test's
-		// cleanups first, and those may wait for what hangs (a Writer's
-		// Close waits for a Write in progress).
-		go panic(msg)
-		select {}
-	}
-}
 
 // usage is what a leak would show in: handles, OS threads and goroutines.
 type usage struct{ handles, threads, goroutines int }
@@ -193,14 +168,14 @@ func TestSlotCloseDuringRead(t *testing.T) {
 			waitReadPending(t, s)
 		}
 		closed := time.Now()
-		bounded(t, watchdog, "Slot.Close", func() {
+		hangcheck.Within(t, watchdog, "Slot.Close", func() {
 			if err := s.Close(); err != nil {
 				t.Errorf("round %d: Close: %v", round, err)
 			}
 		})
-		bounded(t, watchdog, "the readers after Close", wg.Wait)
+		hangcheck.Within(t, watchdog, "the readers after Close", wg.Wait)
 		slowest = max(slowest, time.Since(closed))
-		bounded(t, watchdog, "the writer after Close", func() { <-writing })
+		hangcheck.Within(t, watchdog, "the writer after Close", func() { <-writing })
 		for range readers {
 			err := <-ended
 			var pe *os.PathError
@@ -269,19 +244,19 @@ func TestWriterCloseDuringWrites(t *testing.T) {
 		if (round+2)%2 == 1 {
 			runtime.Gosched()
 		}
-		bounded(t, watchdog, "Writer.Close", func() {
+		hangcheck.Within(t, watchdog, "Writer.Close", func() {
 			if err := w.Close(); err != nil {
 				t.Errorf("Close: %v", err)
 			}
 		})
-		bounded(t, watchdog, "the writes after Close", wg.Wait)
+		hangcheck.Within(t, watchdog, "the writes after Close", wg.Wait)
 		if t.Failed() {
 			t.FailNow()
 		}
 		// Every message sent is queued, once, in each writer's order.
 		got := map[string]bool{}
 		last := map[int]int{} // writer: the last message number read
-		bounded(t, watchdog, "reading what was sent", func() {
+		hangcheck.Within(t, watchdog, "reading what was sent", func() {
 			for range sent {
 				msg, err := s.ReadMessage()
 				if err != nil {
@@ -325,7 +300,7 @@ func TestWriteNeverWaits(t *testing.T) {
 	s, name := create(t, nil)
 	w := open(t, name)
 	queued := 0
-	bounded(t, watchdog, "2,000 writes with no reader", func() {
+	hangcheck.Within(t, watchdog, "2,000 writes with no reader", func() {
 		for i := range messages {
 			if _, err := fmt.Fprintf(w, "unread message %d", i); err != nil {
 				t.Logf("Write %d refused: %v", i, err)

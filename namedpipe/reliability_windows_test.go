@@ -24,6 +24,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/hangcheck"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
@@ -46,43 +47,6 @@ func sized(bounded, long int) int {
 // watchdog is how long any one operation of these tests may take before
 // the test fails as hung.
 const watchdog = 10 * time.Second
-
-// within runs fn on a goroutine of its own and, unless fn returns within d,
-// fails the test by panicking with every goroutine's stack: a hang may hold
-// locks that the test's cleanups need, so only ending the process is sure to
-// report it. (Children die with the process: see startChild.) fn reports
-// failures with t.Error, not t.Fatal.
-func within(t *testing.T, d time.Duration, what string, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		hung(t, "%s: still running after %v", what, d)
-	}
-}
-
-// hung fails the test for a hang: it writes every goroutine's stack and
-// ends the test binary with a panic (see within). The panic is raised on a
-// goroutine of its own: raised on the test's, it would be recovered by the
-// testing package, which runs the test's cleanups first, and those may wait
-// for the very operation that hangs (a Close waits for its pending
-// operations).
-func hung(t *testing.T, format string, args ...any) {
-	msg := fmt.Sprintf("%s: %s", t.Name(), fmt.Sprintf(format, args...))
-	fmt.Fprintf(os.Stderr, "%s; goroutines:\n%s\n", msg, allStacks())
-	go panic(msg)
-	select {}
-}
-
-func allStacks() []byte {
-	buf := make([]byte, 8<<20)
-	return buf[:runtime.Stack(buf, true)]
-}
 
 // usage is what a leak would show in: handles, OS threads and goroutines.
 type usage struct{ handles, threads, goroutines int }
@@ -134,7 +98,7 @@ func settle(t *testing.T, what string, base, slack usage) usage {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d handles, %d threads, %d goroutines; goroutines:\n%s",
-				what, now, base, handles, slack.threads, slack.goroutines, allStacks())
+				what, now, base, handles, slack.threads, slack.goroutines, hangcheck.Stacks())
 		}
 		time.Sleep(time.Millisecond) // a poll: the condition decides
 	}
@@ -185,7 +149,7 @@ func (e *echoer) idle(t *testing.T) {
 	deadline := time.Now().Add(watchdog)
 	for e.active.Load() != 0 {
 		if time.Now().After(deadline) {
-			hung(t, "%d connections still open after %v", e.active.Load(), watchdog)
+			hangcheck.Hung(t, "%d connections still open after %v", e.active.Load(), watchdog)
 		}
 		runtime.Gosched()
 	}
@@ -195,7 +159,7 @@ func (e *echoer) idle(t *testing.T) {
 // within the watchdog, and that Accept ended with net.ErrClosed.
 func (e *echoer) stop(t *testing.T) {
 	t.Helper()
-	within(t, watchdog, "Listener.Close", func() {
+	hangcheck.Within(t, watchdog, "Listener.Close", func() {
 		if err := e.l.Close(); err != nil {
 			t.Errorf("Listener.Close: %v", err)
 		}
@@ -206,9 +170,9 @@ func (e *echoer) stop(t *testing.T) {
 			t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
 		}
 	case <-time.After(watchdog):
-		hung(t, "Accept still waits %v after Close", watchdog)
+		hangcheck.Hung(t, "Accept still waits %v after Close", watchdog)
 	}
-	within(t, watchdog, "the echo goroutines", e.echoed.Wait)
+	hangcheck.Within(t, watchdog, "the echo goroutines", e.echoed.Wait)
 }
 
 // payload is connection j of client i's data: distinct for every connection,
@@ -267,7 +231,7 @@ func TestStorm(t *testing.T) {
 			e := serveEcho(l)
 			var failed atomic.Int64
 			start := time.Now()
-			within(t, 120*time.Second, fmt.Sprintf("%d clients x %d connections", clients, conns), func() {
+			hangcheck.Within(t, 120*time.Second, fmt.Sprintf("%d clients x %d connections", clients, conns), func() {
 				var wg sync.WaitGroup
 				for i := range clients {
 					wg.Add(1)
@@ -375,7 +339,7 @@ func TestWriteDuringInit(t *testing.T) {
 	l, name := listen(t, nil)
 	cmd, stderr := startChild(t, reliabilityInitEnv, "flood-client "+name)
 	var c *Conn
-	within(t, 30*time.Second, "accepting the child", func() {
+	hangcheck.Within(t, 30*time.Second, "accepting the child", func() {
 		var err error
 		if c, err = l.AcceptPipe(); err != nil {
 			t.Errorf("Accept: %v", err)
@@ -432,7 +396,7 @@ func reliabilityChild(role string) int {
 		for {
 			time.Sleep(watchdog) // a watchdog's period, not synchronisation
 			if n := moved.Load(); n == last {
-				fmt.Fprintf(os.Stderr, "child: no progress for %v after %d bytes; goroutines:\n%s\n", watchdog, n, allStacks())
+				fmt.Fprintf(os.Stderr, "child: no progress for %v after %d bytes; goroutines:\n%s\n", watchdog, n, hangcheck.Stacks())
 				os.Exit(5)
 			} else {
 				last = n
@@ -533,7 +497,7 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatalf("killing the child: %v", err)
 	}
-	within(t, watchdog, "the killed child's exit", func() { cmd.Wait() })
+	hangcheck.Within(t, watchdog, "the killed child's exit", func() { cmd.Wait() })
 }
 
 // brokenPipe reports whether err is what a write or read gets from a pipe
@@ -578,7 +542,7 @@ func TestPeerKilled(t *testing.T) {
 			}
 			cmd, stderr := startChild(t, reliabilityChildEnv, tc.role+" "+name)
 			var c *Conn
-			within(t, 30*time.Second, "connecting to the child", func() {
+			hangcheck.Within(t, 30*time.Second, "connecting to the child", func() {
 				var err error
 				if parentServes {
 					c, err = l.AcceptPipe()
@@ -639,9 +603,9 @@ func TestPeerKilled(t *testing.T) {
 				go func() { exited <- cmd.Wait() }()
 				select {
 				case err := <-exited:
-					hung(t, "%d bytes moved in 30 s; the child exited (%v); its stderr: %s", moved.Load(), err, stderr)
+					hangcheck.Hung(t, "%d bytes moved in 30 s; the child exited (%v); its stderr: %s", moved.Load(), err, stderr)
 				case <-time.After(2 * watchdog):
-					hung(t, "%d bytes moved in 30 s; the child still runs", moved.Load())
+					hangcheck.Hung(t, "%d bytes moved in 30 s; the child still runs", moved.Load())
 				}
 			}
 			killed := time.Now()
@@ -653,7 +617,7 @@ func TestPeerKilled(t *testing.T) {
 					t.Errorf("transfer ended with %v (%T), want io.EOF or a broken pipe *net.OpError", err, err)
 				}
 			case <-time.After(watchdog):
-				hung(t, "the transfer still runs %v after the peer was killed", watchdog)
+				hangcheck.Hung(t, "the transfer still runs %v after the peer was killed", watchdog)
 			}
 			// The connection stays a closed one: Close succeeds once.
 			if err := c.Close(); err != nil {
@@ -664,7 +628,7 @@ func TestPeerKilled(t *testing.T) {
 			}
 			// The listener serves the next client.
 			e := serveEcho(l)
-			within(t, watchdog, "a client after the kill", func() {
+			hangcheck.Within(t, watchdog, "a client after the kill", func() {
 				if err := exchange(context.Background(), name, payload(1, 1)); err != nil {
 					t.Errorf("a client after the kill: %v", err)
 				}
@@ -730,7 +694,7 @@ func waitServed(t *testing.T, served *atomic.Int64, n int64) {
 	deadline := time.Now().Add(watchdog)
 	for served.Load() < n {
 		if time.Now().After(deadline) {
-			hung(t, "%d of %d exchanges in %v", served.Load(), n, watchdog)
+			hangcheck.Hung(t, "%d of %d exchanges in %v", served.Load(), n, watchdog)
 		}
 		runtime.Gosched()
 	}
@@ -769,7 +733,7 @@ func TestListenerCloseDuringStorm(t *testing.T) {
 		waitServed(t, &served, points[(it+len(points))%len(points)])
 		closing.Store(true)
 		e.stop(t)
-		within(t, watchdog, "the clients after Close", wg.Wait)
+		hangcheck.Within(t, watchdog, "the clients after Close", wg.Wait)
 		if t.Failed() {
 			t.Fatalf("iteration %d, closed after %d exchanges", it, served.Load())
 		}
@@ -831,7 +795,7 @@ func TestListenerCloseDuringProbes(t *testing.T) {
 		waitServed(t, &probes, points[(it+len(points))%len(points)])
 		closing.Store(true)
 		e.stop(t)
-		within(t, watchdog, "the probes after Close", wg.Wait)
+		hangcheck.Within(t, watchdog, "the probes after Close", wg.Wait)
 		if t.Failed() {
 			t.Fatalf("iteration %d, closed after %d probes and %d exchanges", it, probes.Load(), served.Load())
 		}
@@ -899,7 +863,7 @@ func TestConnCloseDuringPendingOp(t *testing.T) {
 		case 2:
 			stacktest.WaitParked(t, 1, op.call, op.parked...)
 		}
-		within(t, watchdog, op.name+": Close", func() {
+		hangcheck.Within(t, watchdog, op.name+": Close", func() {
 			if err := c.Close(); err != nil {
 				t.Errorf("Close: %v", err)
 			}
@@ -910,7 +874,7 @@ func TestConnCloseDuringPendingOp(t *testing.T) {
 				t.Fatalf("iteration %d: %s during Close = %v, want net.ErrClosed", it, op.name, err)
 			}
 		case <-time.After(watchdog):
-			hung(t, "iteration %d: %s still waits %v after Close", it, op.name, watchdog)
+			hangcheck.Hung(t, "iteration %d: %s still waits %v after Close", it, op.name, watchdog)
 		}
 	}
 	sides := []string{"server", "client"}
