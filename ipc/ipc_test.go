@@ -93,13 +93,9 @@ func listen(t testing.TB, cfg *Config) (*Listener, string) {
 	return l, name
 }
 
-// pair returns both ends of a connection made with cfg.
-func pair(t testing.TB, cfg *Config) (server, client *Conn) {
-	t.Helper()
-	if cfg == nil {
-		cfg = &Config{}
-	}
-	l, name := listen(t, cfg)
+// acceptOne accepts one connection on a goroutine of its own: the channel
+// gets it, or nil after t.Error.
+func acceptOne(t testing.TB, l *Listener) <-chan *Conn {
 	accepted := make(chan *Conn, 1)
 	go func() {
 		c, err := l.AcceptIPC()
@@ -108,6 +104,17 @@ func pair(t testing.TB, cfg *Config) (server, client *Conn) {
 		}
 		accepted <- c
 	}()
+	return accepted
+}
+
+// pair returns both ends of a connection made with cfg.
+func pair(t testing.TB, cfg *Config) (server, client *Conn) {
+	t.Helper()
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	l, name := listen(t, cfg)
+	accepted := acceptOne(t, l)
 	client, err := cfg.Dial(t.Context(), name)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -433,14 +440,7 @@ func TestAuthorize(t *testing.T) {
 		return nil
 	}}
 	l, name := listen(t, cfg)
-	accepted := make(chan *Conn, 1)
-	go func() {
-		c, err := l.AcceptIPC()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
+	accepted := acceptOne(t, l)
 	var d Config // the client does not authorize
 	refused, err := d.Dial(t.Context(), name)
 	if err != nil {

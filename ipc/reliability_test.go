@@ -1147,14 +1147,7 @@ func TestReliabilityCloseDuringOperation(t *testing.T) {
 			l, name := listen(t, cfg)
 			before := takeSnapshot(t)
 			for i := range iterations {
-				accepted := make(chan *Conn, 1)
-				go func() {
-					c, err := l.AcceptIPC()
-					if err != nil {
-						t.Error(err)
-					}
-					accepted <- c
-				}()
+				accepted := acceptOne(t, l)
 				client, err := cfg.Dial(t.Context(), name)
 				if err != nil {
 					t.Fatal(err)
@@ -1228,14 +1221,7 @@ func TestReliabilityCloseRacesEverything(t *testing.T) {
 			l, name := listen(t, cfg)
 			before := takeSnapshot(t)
 			for i := range iterations {
-				accepted := make(chan *Conn, 1)
-				go func() {
-					c, err := l.AcceptIPC()
-					if err != nil {
-						t.Error(err)
-					}
-					accepted <- c
-				}()
+				accepted := acceptOne(t, l)
 				c, err := cfg.Dial(t.Context(), name)
 				if err != nil {
 					t.Fatal(err)
@@ -1438,14 +1424,7 @@ func TestReliabilityWriteDuringInit(t *testing.T) {
 		cmd.Process.Kill()
 		<-exited
 	})
-	accepted := make(chan *Conn, 1)
-	go func() {
-		c, err := l.AcceptIPC()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
+	accepted := acceptOne(t, l)
 	c := within(t, hangBound, "Accept of the child", accepted)
 	if c == nil {
 		t.FailNow()
