@@ -251,6 +251,9 @@ func TestBridge(t *testing.T) {
 		return
 	}
 	background(t, conduit("listen", n, "--keep-open", "--exec", upperCommand()), nil)
+	// The bridge dials the server when a client comes, without waiting
+	// for it: the server must be up first.
+	ready(t, n)
 	front := socketPath(t, name())
 	background(t, conduit("bridge", "unix:"+front, "unix:"+socketPath(t, n)), nil)
 	stdout, stderr, code := runResult(t, conduit("dial", front, "--wait", "--timeout", "20s"), []byte("bridged\n"))
