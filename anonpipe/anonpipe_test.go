@@ -400,7 +400,10 @@ func TestNoLeaks(t *testing.T) {
 		a.Close()
 		b.Close()
 	}
-	if after := openHandles(t); after != before {
-		t.Fatalf("handles: %d before 1,000 pairs, %d after", before, after)
+	// A count may fall (a handle the runtime or system held has gone) or
+	// grow by a few made once, on first need, or for a new runtime thread
+	// (4 each on Windows); a handle leaked per pair would be 1,000 more.
+	if after := openHandles(t); after > before+16 {
+		t.Fatalf("handles: %d before 1,000 pairs, %d after (allowed %d)", before, after, before+16)
 	}
 }

@@ -57,7 +57,9 @@ func TestBadInput(t *testing.T) {
 		a, b, err = zero.ForChild(d)
 		check("Config.ForChild("+d.String()+")", a, b, err)
 	}
-	if after := openHandles(t); after != before {
+	// A count may fall, or grow by one new runtime thread's 4 handles; a
+	// handle leaked per refused call would be more than that.
+	if after := openHandles(t); after > before+4 {
 		t.Errorf("handles: %d before the refused calls, %d after", before, after)
 	}
 	// The limits themselves are fine.
