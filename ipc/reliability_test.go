@@ -82,6 +82,12 @@ var (
 	// and threads. Nil where there is no way (darwin, freebsd: goroutines
 	// only).
 	countOS func() ([]osCount, error)
+	// listOS, where set, lists what countOS counts (Windows: each handle
+	// with its object type), and newOS names what after has that before
+	// has not, so that a leak check says which handle stayed, not only
+	// how many.
+	listOS func() (any, error)
+	newOS  func(before, after any) string
 )
 
 // goneAfterClose reports whether err is a dial's error for a name whose
@@ -148,6 +154,7 @@ func waitGroupWithin(t testing.TB, d time.Duration, what string, wg *sync.WaitGr
 type snapshot struct {
 	goroutines int
 	os         []osCount
+	list       any // listOS's answer, where there is one
 }
 
 // warmUp makes, once per process, what ipc creates on first use and keeps:
@@ -179,6 +186,12 @@ func takeSnapshot(t testing.TB) snapshot {
 	if countOS != nil {
 		var err error
 		if s.os, err = countOS(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if listOS != nil {
+		var err error
+		if s.list, err = listOS(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,6 +232,9 @@ func expectBack(t testing.TB, before snapshot, extra map[string]int) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
+			if newOS != nil {
+				over = append(over, "new since the baseline: "+newOS(before.list, now.list))
+			}
 			t.Fatalf("not back to baseline after %v: %s\n%s", hangBound, strings.Join(over, "; "), buf)
 		}
 		runtime.Gosched()

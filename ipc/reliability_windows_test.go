@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
@@ -9,6 +10,10 @@ import (
 func init() {
 	countOS = windowsCounts
 	underWine = nt.Wine
+	listOS = func() (any, error) { return handles.List() }
+	newOS = func(before, after any) string {
+		return handles.Describe(handles.New(before.(handles.Set), after.(handles.Set)))
+	}
 }
 
 // threadSlack is how many threads a test may leave beyond its baseline: Go

@@ -3,11 +3,16 @@
 #
 # Idempotent: a second run reuses everything. It installs Debian's wine and
 # mingw-w64 when they are missing (as root), builds the bcryptprimitives.dll
-# shim from testbed/prng.c, makes a Wine prefix in a cache directory outside
-# the repository and writes a go_windows_amd64_exec wrapper there, so that
-# `GOOS=windows GOARCH=amd64 go test` runs each test binary under Wine.
+# shim from testbed/prng.c, and makes a template Wine prefix in a cache
+# directory outside the repository. No program runs in the template: each
+# run copies it and gets a Wine server of its own (testbed/winrun.sh, which
+# make's recipes use).
 #
-# It prints one line: the directory to put on PATH.
+# It prints one line: a directory whose go_windows_amd64_exec runs each
+# windows/amd64 program in a test bed of its own (a fresh copy and server
+# per program: slower than winrun.sh, which shares one between the programs
+# of a run, but as isolated), for `PATH=$(setup.sh):$PATH GOOS=windows go
+# test` by hand.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,13 +50,20 @@ wine=$(command -v wine64 || command -v wine)
 # Debian puts the 64-bit loader outside PATH on some versions.
 [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64
 
+wineserver=$(command -v wineserver)
+[ -x /usr/lib/wine/wineserver64 ] && wineserver=/usr/lib/wine/wineserver64
+echo "$wine" >"$cache/wine"
+echo "$wineserver" >"$cache/wineserver"
+
 export WINEPREFIX=$prefix WINEDEBUG=-all
 if [ ! -f "$prefix/.conduit-ready" ]; then
 	echo "testbed: creating Wine prefix in $prefix" >&2
 	# No Mono or Gecko: nothing here needs .NET or HTML, and looking for
 	# them costs minutes.
 	WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >>"$log" 2>&1 9>&-
-	wineserver -w
+	# The template's server saves the registry and ends: runs copy a
+	# prefix that no server is writing.
+	"$wineserver" -w
 	touch "$prefix/.conduit-ready"
 fi
 
@@ -61,29 +73,15 @@ if [ ! -f "$dll" ] || [ "$repo/testbed/prng.c" -nt "$dll" ]; then
 	mv "$dll.tmp.$$" "$dll"
 fi
 
-# Start the Wine server and its services (services.exe, winedevice.exe,
-# ...) here, detached from our standard streams, and keep the server a
-# minute after its last program exits. Otherwise the first test binary
-# starts them, they inherit its stdout and stderr, and `go test` waits for
-# those to close: "Test I/O incomplete", a failed run. wineserver fails
-# (exit 2) when one is already running: then nothing is left to start.
-# (Without the lock's descriptor: the server outlives this script.)
-if wineserver -p60 </dev/null >/dev/null 2>&1 9>&-; then
-	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 9>&- || true
-fi
-
-# A name of this process's own: several setup.sh may run at once.
+# The wrapper for this checkout (another checkout's names its own scripts).
+bin=$cache/bin/$(printf '%s' "$repo" | md5sum | cut -c1-12)
+mkdir -p "$bin"
 tmp=$bin/go_windows_amd64_exec.tmp.$$
-# The wrapper does the same before each program: a build of many packages
-# (-race, cgo) can outlast the server's minute.
 cat >"$tmp" <<WRAP
 #!/bin/sh
-# Written by conduit's testbed/setup.sh: runs a windows/amd64 binary under Wine.
-export WINEPREFIX="$prefix" WINEDEBUG=-all
-if wineserver -p60 </dev/null >/dev/null 2>&1; then
-	"$wine" cmd /c exit </dev/null >/dev/null 2>&1 || true
-fi
-exec "$wine" "\$@"
+# Written by conduit's testbed/setup.sh: runs one windows/amd64 program in a
+# test bed of its own (winrun.sh), bounded (winexec.sh).
+exec bash "$repo/testbed/winrun.sh" bash "$repo/testbed/winexec.sh" "\$@"
 WRAP
 chmod +x "$tmp"
 mv "$tmp" "$bin/go_windows_amd64_exec"

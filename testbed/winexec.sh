@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs one windows/amd64 program under the Wine server of a test-bed run
+# (testbed/winrun.sh writes the go_windows_amd64_exec that calls this), and
+# bounds it from outside.
+#
+# A Go test binary ends itself at its -test.timeout with every goroutine's
+# stack, but only while it still runs Go code: a process stuck in a Wine
+# call, or whose Wine server died, never answers. So the program gets its
+# own -test.timeout plus CONDUIT_WINE_GRACE seconds (default 60: time for
+# Go's own timeout to print its stacks), or CONDUIT_WINE_BOUND seconds if it
+# is not a test binary and that is set. Past the bound, this names the
+# package that hung, says whether the run's Wine server was alive, writes
+# the native stacks of the hung process's threads (gdb, where installed) and
+# a list of the run's Wine processes to the run's log, kills the program and
+# every Wine program it started, and exits 124.
+set -uo pipefail
+
+run=${CONDUIT_WINRUN:?winexec.sh runs inside testbed/winrun.sh}
+log=${CONDUIT_TESTBED_LOG:-/dev/null}
+wine=${CONDUIT_TESTBED_WINE:?}
+
+bound=${CONDUIT_WINE_BOUND:-0}
+for a in "$@"; do
+	case $a in
+	-test.timeout=*)
+		t=${a#-test.timeout=}
+		# Go prints durations such as 10m0s, 600s, 1h0m0s.
+		secs=$(echo "$t" | awk '{
+			s = 0; n = ""; x = $0
+			while (length(x) > 0) {
+				c = substr(x, 1, 1); x = substr(x, 2)
+				if (c ~ /[0-9.]/) { n = n c; continue }
+				if (c == "h") s += n * 3600
+				else if (c == "m" && substr(x, 1, 1) == "s") { s += n / 1000; x = substr(x, 2) }
+				else if (c == "m") s += n * 60
+				else if (c == "s") s += n
+				n = ""
+			}
+			printf "%d", s
+		}')
+		if [ "${secs:-0}" -gt 0 ]; then
+			bound=$((secs + ${CONDUIT_WINE_GRACE:-60}))
+		fi
+		;;
+	esac
+done
+
+if [ "$bound" -le 0 ]; then
+	exec "$wine" "$@"
+fi
+
+# descendants PID: PID's descendants, from the process table.
+descendants() {
+	ps -eo pid=,ppid= | awk -v root="$1" '
+		{ parent[$1] = $2 }
+		END {
+			for (p in parent) {
+				q = p
+				while (q in parent && q != root && q > 1) q = parent[q]
+				if (q == root && p != root) print p
+			}
+		}'
+}
+
+# The program in a process group of its own, so that the Wine programs it
+# starts (test children, re-executed test binaries) go with it.
+setsid -w "$wine" "$@" &
+pid=$!
+(
+	# Check every few seconds; the bound's precision does not matter.
+	end=$(($(date +%s) + bound))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		sleep 2
+		kill -0 "$pid" 2>/dev/null || exit 0
+	done
+	kill -0 "$pid" 2>/dev/null || exit 0
+	pkg=$(pwd)
+	repo=$(git -C "$pkg" rev-parse --show-toplevel 2>/dev/null) && pkg=${pkg#"$repo"/}
+	server=$(cat "$run/server" 2>/dev/null || echo 0)
+	if [ "$server" != 0 ] && kill -0 "$server" 2>/dev/null; then
+		alive="alive"
+	else
+		alive="dead"
+	fi
+	{
+		echo "=== $(date -u +%FT%TZ) hang: $pkg ($(basename "$1")) ran past its bound of ${bound}s; the run's Wine server was $alive"
+		echo "--- the run's processes:"
+		ps -eo pid,pgid,stat,etime,args | awk -v g="$pid" 'NR == 1 || $2 == g'
+		if command -v gdb >/dev/null; then
+			echo "--- native stacks of $pid's threads:"
+			timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt 12' 2>&1 | grep -v '^\[New LWP' | head -n 400
+		fi
+	} >>"$log" 2>&1
+	echo "testbed: HANG: the Windows test binary of package $pkg ran past its bound of ${bound}s (its -test.timeout plus grace) and was killed with every Wine program it started; the run's Wine server was $alive; details: $log" >&2
+	touch "$run/hung.$pid"
+	# Its process group, and any descendant that left it.
+	kill -KILL $(descendants "$pid") 2>/dev/null
+	kill -KILL -- "-$pid" 2>/dev/null
+) &
+watch=$!
+{ wait "$pid"; } 2>/dev/null
+status=$?
+kill "$watch" 2>/dev/null
+wait "$watch" 2>/dev/null
+if [ -f "$run/hung.$pid" ]; then
+	status=124
+fi
+exit $status
