@@ -97,6 +97,10 @@ func goneAfterClose(err error) bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// handlesName is the name of the Windows count of handles that are
+// neither events nor Go's runtime's own (reliability_windows_test.go).
+const handlesName = "handles (events and Go's per-thread ones aside)"
+
 // osCount is one OS resource count, and by how much it may exceed its
 // baseline after a test (threads: Go keeps the threads it made, idle, so
 // their number may only be bounded, not brought back).
@@ -908,7 +912,7 @@ func TestReliabilityPeerKilled(t *testing.T) {
 					// leaves one handle here that no message names (see
 					// Conn.SendFile: a process's handles close when it
 					// exits). Not a leak of ipc's; the kill's timing.
-					extra = map[string]int{"handles": 1}
+					extra = map[string]int{handlesName: 1}
 				}
 				expectBack(t, before, extra)
 			})

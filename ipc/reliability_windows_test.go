@@ -2,11 +2,13 @@ package ipc
 
 import (
 	"github.com/conduit-ipc/conduit/internal/handles"
+	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
-// On Windows the suite counts the process's handles (nt.HandleCount) and
-// threads (a Toolhelp snapshot).
+// On Windows the suite counts the process's handles (internal/handles,
+// which reads the system's handle table) and threads (a Toolhelp
+// snapshot).
 func init() {
 	countOS = windowsCounts
 	underWine = nt.Wine
@@ -22,13 +24,26 @@ func init() {
 // connection or per pending operation would be hundreds.
 const threadSlack = 8
 
-// handlesPerThread is how many handles Go's runtime keeps for each OS thread
-// it starts: two events, a duplicate of the thread's handle and a
-// high-resolution timer (runtime/os_windows.go, mpreinit and minit).
-const handlesPerThread = 4
-
+// windowsCounts counts handles exactly, less those Go's runtime keeps for
+// its threads (handles.Set.Count): the runtime starts threads when a test
+// blocks in system calls, and a goroutine that exits locked to its thread
+// ends it, so those come and go with no leak. Events are counted apart:
+// conduit's engine counts its own (iocp.Events), exactly; Go's runtime
+// makes two for each of its threads when the thread first waits, which on
+// a loaded machine can be long after the baseline, so those are only
+// bounded, at two per thread.
+//
+// This replaces handlesPerThread times the growth in the thread count,
+// which failed under load (issue 14: one extra handle in the killed-peer
+// test, then more once counted by type): a system pool thread that ended
+// as a Go thread started left the thread count still while the new
+// thread's handles came; a thread that parked for the first time made its
+// two events late; the engine's stuck-write waiter made its control event
+// on the first write that outlasted the fast path, which only a loaded
+// machine has (iocp now makes it at start); and Windows 10 keeps six
+// handles per thread, not Wine's four.
 func windowsCounts() ([]osCount, error) {
-	handles, err := nt.HandleCount()
+	hs, err := handles.List()
 	if err != nil {
 		return nil, err
 	}
@@ -36,8 +51,12 @@ func windowsCounts() ([]osCount, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := hs.Count()
+	engine := iocp.Events()
 	return []osCount{
-		{name: "handles", n: handles, perThread: handlesPerThread},
+		{name: handlesName, n: c.Other},
+		{name: "conduit's events", n: engine},
+		{name: "other events beyond Go's two per thread", n: max(c.Events-engine-2*c.GoThreads, 0)},
 		{name: "threads", n: threads, slack: threadSlack},
 	}, nil
 }

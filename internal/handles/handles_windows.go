@@ -10,6 +10,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+//sys	createWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) [failretval==0] = kernel32.CreateWaitableTimerExW
+//sys	getThreadId(thread windows.Handle) (id uint32, err error) [failretval==0] = kernel32.GetThreadId
 //sys	ntQueryObject(h windows.Handle, class uint32, info unsafe.Pointer, size uint32, ret *uint32) (ntstatus error) = ntdll.NtQueryObject
 
 // objectTypeInformation is OBJECT_INFORMATION_CLASS's ObjectTypeInformation
@@ -23,6 +25,7 @@ type Handle struct {
 	Value  windows.Handle
 	Type   string // the object type's name ("Event", "File", "Thread", ...), or "?" if it could not be read
 	Access uint32 // the access granted to the handle
+	Thread uint32 // for a handle to a thread, the thread's ID (0 if it could not be read)
 }
 
 func (h Handle) String() string {
@@ -74,7 +77,11 @@ func List() (Set, error) {
 			continue
 		}
 		h := windows.Handle(e.HandleValue)
-		s[h] = Handle{Value: h, Type: typeName(h), Access: e.GrantedAccess}
+		x := Handle{Value: h, Type: typeName(h), Access: e.GrantedAccess}
+		if x.Type == "Thread" {
+			x.Thread, _ = getThreadId(h)
+		}
+		s[h] = x
 	}
 	return s, nil
 }
@@ -90,6 +97,80 @@ func typeName(h windows.Handle) string {
 	}
 	name := (*windows.NTUnicodeString)(unsafe.Pointer(&buf[0]))
 	return name.String()
+}
+
+// goThreadAccess is the access of the handle Go's runtime keeps to each of
+// its threads (m.thread): a DuplicateHandle of GetCurrentThread() with
+// DUPLICATE_SAME_ACCESS, which is THREAD_ALL_ACCESS (runtime/os_windows.go,
+// minit). Nothing in conduit opens a thread with that access, so such a
+// handle stands for one of the runtime's threads.
+const goThreadAccess = 0x1fffff
+
+// PerGoThread is the number of handles, events aside, that Go's runtime
+// makes for each thread when it starts it, as runtime/os_windows.go
+// (go1.26) does in minit: a duplicate of the thread's handle; a
+// high-resolution timer where CreateWaitableTimerExW takes
+// CREATE_WAITABLE_TIMER_HIGH_RESOLUTION (Windows 10 1803 and later, Wine
+// 8); and where ntdll exports NtCreateWaitCompletionPacket (Windows 10 and
+// later, not Wine 8) a second timer and a wait completion packet. Its two
+// events come later (see Counts.Events). mdestroy closes them all when a
+// thread exits.
+var PerGoThread = func() int {
+	n := 1
+	if t, err := createWaitableTimerEx(nil, nil, 0x2 /* CREATE_WAITABLE_TIMER_HIGH_RESOLUTION */, 0x1f0003 /* TIMER_ALL_ACCESS */); err == nil {
+		windows.CloseHandle(t)
+		n++
+	}
+	if windows.NewLazySystemDLL("ntdll.dll").NewProc("NtCreateWaitCompletionPacket").Find() == nil {
+		n += 2
+	}
+	return n
+}()
+
+// Counts are a Set's handles, sorted by who holds them.
+type Counts struct {
+	// Other counts every handle that is neither an event nor one that
+	// Go's runtime keeps for a thread of its own.
+	Other int
+	// Events counts the event handles: those of the program, and the two
+	// that Go's runtime makes for each of its threads when the thread
+	// first waits (runtime.semacreate: an idle thread's first park, or
+	// one back from a long system call that finds no free P, which is why
+	// a loaded machine makes them late). The handles do not say which
+	// are whose.
+	Events int
+	// GoThreads counts the runtime's threads.
+	GoThreads int
+}
+
+// Count sorts s's handles. A count taken before a test and one after
+// differ in Other only by what the test left open: the handles Go's
+// runtime keeps for its threads, which come and go as it starts threads
+// and as goroutines that exit locked to theirs end them, are not in it.
+//
+// The runtime's threads are the distinct threads that handles with Go's
+// access (goThreadAccess) refer to; each has PerGoThread handles made when
+// it starts, one of them that handle. Every handle with that access is
+// left out, not one per thread: the runtime also duplicates a thread's
+// handle for a moment, with the same access, to preempt it or sample it for
+// the profiler (preemptM, profileLoop), and a count that caught one must
+// not be off.
+func (s Set) Count() Counts {
+	var c Counts
+	threads := make(map[uint32]bool)
+	for _, h := range s {
+		switch {
+		case h.Type == "Thread" && h.Access == goThreadAccess:
+			threads[h.Thread] = true
+		case h.Type == "Event":
+			c.Events++
+		default:
+			c.Other++
+		}
+	}
+	c.GoThreads = len(threads)
+	c.Other -= (PerGoThread - 1) * c.GoThreads
+	return c
 }
 
 // New returns the handles of after that before does not have (by value and

@@ -38,10 +38,31 @@ func errnoErr(e syscall.Errno) error {
 }
 
 var (
-	modntdll = windows.NewLazySystemDLL("ntdll.dll")
+	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
+	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
-	procNtQueryObject = modntdll.NewProc("NtQueryObject")
+	procCreateWaitableTimerExW = modkernel32.NewProc("CreateWaitableTimerExW")
+	procGetThreadId            = modkernel32.NewProc("GetThreadId")
+	procNtQueryObject          = modntdll.NewProc("NtQueryObject")
 )
+
+func createWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) {
+	r0, _, e1 := syscall.SyscallN(procCreateWaitableTimerExW.Addr(), uintptr(unsafe.Pointer(attrs)), uintptr(unsafe.Pointer(name)), uintptr(flags), uintptr(access))
+	h = windows.Handle(r0)
+	if h == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func getThreadId(thread windows.Handle) (id uint32, err error) {
+	r0, _, e1 := syscall.SyscallN(procGetThreadId.Addr(), uintptr(thread))
+	id = uint32(r0)
+	if id == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
 
 func ntQueryObject(h windows.Handle, class uint32, info unsafe.Pointer, size uint32, ret *uint32) (ntstatus error) {
 	r0, _, _ := syscall.SyscallN(procNtQueryObject.Addr(), uintptr(h), uintptr(class), uintptr(info), uintptr(size), uintptr(unsafe.Pointer(ret)))
