@@ -2,7 +2,6 @@ package ipc
 
 import (
 	"github.com/conduit-ipc/conduit/internal/handles"
-	"github.com/conduit-ipc/conduit/internal/iocp"
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
@@ -43,20 +42,14 @@ const threadSlack = 8
 // machine has (iocp now makes it at start); and Windows 10 keeps six
 // handles per thread, not Wine's four.
 func windowsCounts() ([]osCount, error) {
-	hs, err := handles.List()
+	u, err := handles.Measure()
 	if err != nil {
 		return nil, err
 	}
-	threads, err := nt.ThreadCount()
-	if err != nil {
-		return nil, err
-	}
-	c := hs.Count()
-	engine := iocp.Events()
 	return []osCount{
-		{name: handlesName, n: c.Other},
-		{name: "conduit's events", n: engine},
-		{name: "other events beyond Go's two per thread", n: max(c.Events-engine-2*c.GoThreads, 0)},
-		{name: "threads", n: threads, slack: threadSlack},
+		{name: handlesName, n: u.Handles},
+		{name: "conduit's events", n: u.EngineEvents},
+		{name: "other events beyond Go's two per thread", n: u.StrayEvents},
+		{name: "threads", n: u.Threads, slack: threadSlack},
 	}, nil
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/hangcheck"
-	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
 // sized returns bounded for a plain run and long under CONDUIT_SOAK.
@@ -32,53 +32,32 @@ func sized(bounded, long int) int {
 // test fails as hung.
 const watchdog = 10 * time.Second
 
-// usage is what a leak would show in: handles, OS threads and goroutines.
-type usage struct{ handles, threads, goroutines int }
-
-func (u usage) String() string {
-	return fmt.Sprintf("%d handles, %d OS threads, %d goroutines", u.handles, u.threads, u.goroutines)
-}
+// usage is what a leak would show in: handles, events, OS threads and
+// goroutines, counted so that what Go's runtime keeps for its threads is
+// not taken for a leak (internal/handles).
+type usage = handles.Usage
 
 func measure(t *testing.T) usage {
 	t.Helper()
-	threads, err := nt.ThreadCount()
+	u, err := handles.Measure()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return usage{handles: processHandles(t), threads: threads, goroutines: runtime.NumGoroutine()}
+	return u
 }
-
-// processHandles counts this process's handles (nt.HandleCount, which
-// counts the system handle table's entries where GetProcessHandleCount
-// answers 0, as Wine 8's always does).
-func processHandles(t *testing.T) int {
-	t.Helper()
-	n, err := nt.HandleCount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// handlesPerThread is how many handles Go's runtime gives each OS thread it
-// starts and keeps: two events, a duplicate of the thread's handle and a
-// high-resolution timer (runtime/os_windows.go).
-const handlesPerThread = 4
 
 // settle waits, within the watchdog, until usage is back to base, give or
-// take threads OS threads (and the runtime's handles for them), and fails
-// the test if it does not get there.
+// take threads OS threads, and fails the test if it does not get there.
 func settle(t *testing.T, what string, base usage, threads int) usage {
 	t.Helper()
 	deadline := time.Now().Add(watchdog)
 	for {
 		now := measure(t)
-		handles := handlesPerThread * max(now.threads-base.threads, 0)
-		if now.handles <= base.handles+handles && now.threads <= base.threads+threads && now.goroutines <= base.goroutines {
+		if now.Within(base, usage{Threads: threads}) {
 			return now
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d handles, %d threads, 0 goroutines", what, now, base, handles, threads)
+			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d threads", what, now, base, threads)
 		}
 		time.Sleep(time.Millisecond) // a poll: the condition decides
 	}

@@ -24,8 +24,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/hangcheck"
-	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
@@ -48,57 +48,35 @@ func sized(bounded, long int) int {
 // the test fails as hung.
 const watchdog = 10 * time.Second
 
-// usage is what a leak would show in: handles, OS threads and goroutines.
-type usage struct{ handles, threads, goroutines int }
-
-func (u usage) String() string {
-	return fmt.Sprintf("%d handles, %d OS threads, %d goroutines", u.handles, u.threads, u.goroutines)
-}
+// usage is what a leak would show in: handles, events, OS threads and
+// goroutines, counted so that what Go's runtime keeps for its threads is
+// not taken for a leak (internal/handles).
+type usage = handles.Usage
 
 func measure(t *testing.T) usage {
 	t.Helper()
-	threads, err := nt.ThreadCount()
+	u, err := handles.Measure()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return usage{handles: processHandles(t), threads: threads, goroutines: runtime.NumGoroutine()}
+	return u
 }
-
-// processHandles counts this process's handles (nt.HandleCount, which
-// counts the system handle table's entries where GetProcessHandleCount
-// answers 0, as Wine 8's always does). Under Wine that way was checked
-// against ten events opened and closed: it counted them and came back to
-// where it began.
-func processHandles(t *testing.T) int {
-	t.Helper()
-	return handleCount(t)
-}
-
-// handlesPerThread is how many handles Go's runtime gives each OS thread it
-// starts and keeps for good: two events, a duplicate of the thread's handle
-// and a high-resolution timer (runtime/os_windows.go, mpreinit and minit).
-// Under Wine 8 a thread costs exactly that (measured: 3 threads, 12
-// handles).
-const handlesPerThread = 4
 
 // settle waits, within the watchdog, until usage is back within slack of
 // base, and fails the test if it does not get there. Goroutines that have
 // finished their work may still be returning, and a server end is closed
-// after its client's: it polls rather than expect the count at once. The
-// runtime's handles for the threads that slack admits are admitted too.
+// after its client's: it polls rather than expect the count at once.
 func settle(t *testing.T, what string, base, slack usage) usage {
 	t.Helper()
 	deadline := time.Now().Add(watchdog)
 	for {
 		now := measure(t)
-		handles := slack.handles + handlesPerThread*max(now.threads-base.threads, 0)
-		if now.handles <= base.handles+handles && now.threads <= base.threads+slack.threads &&
-			now.goroutines <= base.goroutines+slack.goroutines {
+		if now.Within(base, slack) {
 			return now
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d handles, %d threads, %d goroutines; goroutines:\n%s",
-				what, now, base, handles, slack.threads, slack.goroutines, hangcheck.Stacks())
+			t.Fatalf("%s: %v, against %v at the start and a tolerance of %v; goroutines:\n%s",
+				what, now, base, slack, hangcheck.Stacks())
 		}
 		time.Sleep(time.Millisecond) // a poll: the condition decides
 	}
@@ -293,7 +271,7 @@ func TestChurn(t *testing.T) {
 		cycle(i)
 	}
 	elapsed := time.Since(start)
-	after := settle(t, fmt.Sprintf("after %d cycles", cycles), base, usage{threads: 4})
+	after := settle(t, fmt.Sprintf("after %d cycles", cycles), base, usage{Threads: 4})
 	t.Logf("%d cycles in %v; before: %v; after: %v", cycles, elapsed, base, after)
 	e.stop(t)
 	if n := e.copyErrs.Load(); n > 0 {
@@ -738,7 +716,7 @@ func TestListenerCloseDuringStorm(t *testing.T) {
 			t.Fatalf("iteration %d, closed after %d exchanges", it, served.Load())
 		}
 	}
-	after := settle(t, fmt.Sprintf("after %d iterations", iterations), base, usage{threads: 8})
+	after := settle(t, fmt.Sprintf("after %d iterations", iterations), base, usage{Threads: 8})
 	t.Logf("before: %v; after: %v", base, after)
 }
 
@@ -800,7 +778,7 @@ func TestListenerCloseDuringProbes(t *testing.T) {
 			t.Fatalf("iteration %d, closed after %d probes and %d exchanges", it, probes.Load(), served.Load())
 		}
 	}
-	after := settle(t, fmt.Sprintf("after %d iterations", iterations), base, usage{threads: 8})
+	after := settle(t, fmt.Sprintf("after %d iterations", iterations), base, usage{Threads: 8})
 	t.Logf("before: %v; after: %v", base, after)
 }
 
@@ -898,6 +876,6 @@ func TestConnCloseDuringPendingOp(t *testing.T) {
 	// by themselves (seen once in a soak run under Wine: +1 handle after
 	// 960 closes, with 2 threads fewer). A handle leaked per close would
 	// show as at least 12.
-	after := settle(t, "after the closes", base, usage{handles: 4, threads: 4})
+	after := settle(t, "after the closes", base, usage{Handles: 4, Threads: 4})
 	t.Logf("before: %v; after: %v", base, after)
 }

@@ -3,10 +3,13 @@ package handles
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
 
@@ -196,4 +199,57 @@ func Describe(hs []Handle) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Usage is what a leak check compares before and after a test: see
+// Measure.
+type Usage struct {
+	Handles      int // handles that are neither events nor Go's runtime's per-thread ones (Counts.Other)
+	EngineEvents int // the events conduit's engine holds (iocp.Events)
+	StrayEvents  int // other events beyond the two Go's runtime makes per thread
+	Threads      int // the process's OS threads
+	Goroutines   int
+}
+
+func (u Usage) String() string {
+	return fmt.Sprintf("%d handles (events and Go's per-thread ones aside), %d engine events, %d stray events, %d OS threads, %d goroutines",
+		u.Handles, u.EngineEvents, u.StrayEvents, u.Threads, u.Goroutines)
+}
+
+// Measure takes the process's usage. Handles are counted exactly, less
+// those Go's runtime keeps for its threads (Set.Count), which come and go
+// with no leak. Events are counted apart: the engine's exactly, by the
+// engine; Go's runtime makes two for each of its threads when the thread
+// first waits, which on a loaded machine can be long after a test's
+// baseline, so the rest are only bounded, at two per thread. An event
+// leaked outside the engine is thus caught only once there are more than
+// that: conduit makes none outside it.
+func Measure() (Usage, error) {
+	hs, err := List()
+	if err != nil {
+		return Usage{}, err
+	}
+	threads, err := nt.ThreadCount()
+	if err != nil {
+		return Usage{}, err
+	}
+	c := hs.Count()
+	engine := iocp.Events()
+	return Usage{
+		Handles:      c.Other,
+		EngineEvents: engine,
+		StrayEvents:  max(c.Events-engine-2*c.GoThreads, 0),
+		Threads:      threads,
+		Goroutines:   runtime.NumGoroutine(),
+	}, nil
+}
+
+// Within reports whether u is back to base, give or take slack: each
+// count at most base's plus slack's.
+func (u Usage) Within(base, slack Usage) bool {
+	return u.Handles <= base.Handles+slack.Handles &&
+		u.EngineEvents <= base.EngineEvents+slack.EngineEvents &&
+		u.StrayEvents <= base.StrayEvents+slack.StrayEvents &&
+		u.Threads <= base.Threads+slack.Threads &&
+		u.Goroutines <= base.Goroutines+slack.Goroutines
 }
