@@ -15,17 +15,17 @@ wineserver=$(cat "$(dirname "$(dirname "$run")")/wineserver" 2>/dev/null || comm
 
 # procs: the pids of the run's processes, this script and its callers aside.
 procs() {
-	local p
-	for p in /proc/[0-9]*; do
-		p=${p#/proc/}
+	local f p
+	# One grep over every process's environment (NUL-separated lines).
+	for f in $(grep -lzxF "WINEPREFIX=$prefix" /proc/[0-9]*/environ 2>/dev/null); do
+		p=${f#/proc/}
+		p=${p%/environ}
 		[ "$p" = $$ ] && continue
-		if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$prefix"; then
-			# Not the shells of the run itself (winrun.sh, make's
-			# recipe, go test): only Wine's programs and server.
-			case $(readlink "/proc/$p/exe" 2>/dev/null) in
-			*wine*) echo "$p" ;;
-			esac
-		fi
+		# Not the shells of the run itself (winrun.sh, make's recipe,
+		# go test): only Wine's programs and server.
+		case $(readlink "/proc/$p/exe" 2>/dev/null) in
+		*wine*) echo "$p" ;;
+		esac
 	done
 }
 
@@ -33,9 +33,9 @@ procs() {
 server=$(cat "$run/server" 2>/dev/null || echo 0)
 if [ "$server" != 0 ] && kill -0 "$server" 2>/dev/null; then
 	WINEPREFIX=$prefix timeout 10 "$wineserver" -k 2>/dev/null
-	for _ in $(seq 50); do
+	for _ in $(seq 100); do
 		kill -0 "$server" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.05
 	done
 fi
 left=$(procs)
