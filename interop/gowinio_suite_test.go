@@ -70,23 +70,7 @@ var underWine = func() bool { return false }
 // binary running under Wine cannot start the Linux go command, so there it
 // skips: make test runs this test from the host instead.
 func TestGoWinioPipeSuite(t *testing.T) {
-	if underWine() {
-		t.Skip("wine: a Windows test binary cannot start the Linux go command; make test runs this suite from the host, under Wine")
-	}
-	wine := runtime.GOOS != "windows"
-	if wine {
-		if _, err := exec.LookPath("go_windows_amd64_exec"); err != nil {
-			msg := "the Wine test bed's go_windows_amd64_exec is not on PATH (bin=$(bash testbed/setup.sh); PATH=$bin:$PATH)"
-			if os.Getenv("CONDUIT_WINIO_SUITE") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command: %v", err)
-	}
+	goCmd, wine := nativeGo(t)
 	src := filepath.Join(winioDir(t, goCmd), "pipe_test.go")
 	orig, err := os.ReadFile(src)
 	if err != nil {
@@ -109,33 +93,118 @@ func TestGoWinioPipeSuite(t *testing.T) {
 			skip[name] = "wine: " + why
 		}
 	}
-	var skipNames []string
 	for name := range skip {
 		if !slices.Contains(tests, name) {
 			t.Errorf("the skip list names %s, which go-winio %s's pipe_test.go does not have", name, winioVersion)
 		}
+	}
+	passed := runOverlaid(t, goCmd, wine, "winiosuite", map[string][]byte{"pipe_test.go": rewritten}, tests, skip)
+	t.Logf("go-winio %s pipe_test.go against conduit's winio: %d of %d tests passed, %d skipped", winioVersion, passed, len(tests), len(skip))
+}
+
+// TestEngineWithConduitWinio runs package engine's tests (a Docker-style
+// Engine API server and client written against go-winio) with only the
+// import line of each of its files changed from go-winio to conduit's
+// winio. Its tests must all pass; as written, against go-winio, they run
+// in the ordinary go test ./... (and skip under Wine, where go-winio's
+// listener does not work).
+func TestEngineWithConduitWinio(t *testing.T) {
+	goCmd, wine := nativeGo(t)
+	files, err := filepath.Glob(filepath.Join("engine", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("engine's files: %v", err)
+	}
+	const from, to = `winio "github.com/Microsoft/go-winio"`, `winio "github.com/conduit-ipc/conduit/winio"`
+	overlay := map[string][]byte{}
+	var tests []string
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f, "_test.go") {
+			names, err := testNames(src)
+			if err == nil {
+				tests = append(tests, names...)
+			}
+		}
+		switch n := bytes.Count(src, []byte(from)); n {
+		case 0:
+			continue // imports no winio (doc.go)
+		case 1:
+			overlay[filepath.Base(f)] = bytes.Replace(src, []byte(from), []byte(to), 1)
+		default:
+			t.Fatalf("%s names go-winio %d times; want one import line", f, n)
+		}
+	}
+	if len(overlay) == 0 || len(tests) == 0 {
+		t.Fatalf("engine: %d files import go-winio, %d tests", len(overlay), len(tests))
+	}
+	passed := runOverlaid(t, goCmd, wine, "engine", overlay, tests, nil)
+	t.Logf("engine with conduit's winio: %d of %d tests passed", passed, len(tests))
+}
+
+// nativeGo returns the go command, and whether the tests it starts run
+// under Wine (on a Linux host, through the test bed's
+// go_windows_amd64_exec, which must be on PATH). It skips under Wine: a
+// Windows test binary there cannot start the Linux go command, so make test
+// runs these tests from the host.
+func nativeGo(t *testing.T) (goCmd string, wine bool) {
+	t.Helper()
+	if underWine() {
+		t.Skip("wine: a Windows test binary cannot start the Linux go command; make test runs this from the host, under Wine")
+	}
+	wine = runtime.GOOS != "windows"
+	if wine {
+		if _, err := exec.LookPath("go_windows_amd64_exec"); err != nil {
+			msg := "the Wine test bed's go_windows_amd64_exec is not on PATH (bin=$(bash testbed/setup.sh); PATH=$bin:$PATH)"
+			if os.Getenv("CONDUIT_WINIO_SUITE") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command: %v", err)
+	}
+	return goCmd, wine
+}
+
+// runOverlaid runs go test on the package in directory pkg with the files
+// in overlay (by base name) put in place of, or beside, its own, through
+// -overlay, for windows/amd64 under Wine when wine is set. The tests in
+// skip are skipped, and logged with their reasons; every other name in
+// tests must pass. It returns how many passed.
+func runOverlaid(t *testing.T, goCmd string, wine bool, pkg string, overlay map[string][]byte, tests []string, skip map[string]string) int {
+	t.Helper()
+	var skipNames []string
+	for name := range skip {
 		skipNames = append(skipNames, name)
 	}
 	sort.Strings(skipNames)
 	for _, name := range skipNames {
 		t.Logf("skipped: %s: %s", name, skip[name])
 	}
-
 	dir := t.TempDir()
-	file := filepath.Join(dir, "pipe_test.go")
-	if err := os.WriteFile(file, rewritten, 0o644); err != nil {
-		t.Fatal(err)
+	replace := map[string]string{}
+	for base, src := range overlay {
+		file := filepath.Join(dir, base)
+		if err := os.WriteFile(file, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		target, err := filepath.Abs(filepath.Join(pkg, base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replace[target] = file
 	}
-	target, err := filepath.Abs(filepath.Join("winiosuite", "pipe_test.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {target: file}})
+	js, err := json.Marshal(map[string]map[string]string{"Replace": replace})
 	if err != nil {
 		t.Fatal(err)
 	}
 	overlayFile := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
+	if err := os.WriteFile(overlayFile, js, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"test", "-overlay", overlayFile, "-json", "-count=1", "-timeout", "900s"}
@@ -145,7 +214,7 @@ func TestGoWinioPipeSuite(t *testing.T) {
 	if len(skipNames) > 0 {
 		args = append(args, "-skip", "^("+strings.Join(skipNames, "|")+")$")
 	}
-	args = append(args, "./winiosuite")
+	args = append(args, "./"+pkg)
 	cmd := exec.Command(goCmd, args...)
 	cmd.Env = os.Environ()
 	if wine {
@@ -192,13 +261,13 @@ func TestGoWinioPipeSuite(t *testing.T) {
 			t.Errorf("%s: %s\n%s", name, got, output[name])
 		}
 	}
-	t.Logf("go-winio %s pipe_test.go against conduit's winio: %d of %d tests passed, %d skipped", winioVersion, passed, len(tests), len(skipNames))
 	if runErr != nil && !t.Failed() {
-		t.Errorf("go test ./winiosuite: %v\n%s\n%s", runErr, stderr.Bytes(), out)
+		t.Errorf("go test ./%s: %v\n%s\n%s", pkg, runErr, stderr.Bytes(), out)
 	}
 	if t.Failed() && stderr.Len() > 0 {
 		t.Logf("go test's stderr:\n%s", stderr.Bytes())
 	}
+	return passed
 }
 
 // winioDir returns the directory of go-winio's module in the module cache

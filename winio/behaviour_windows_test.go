@@ -514,3 +514,24 @@ func clientLevel(h windows.Handle) (uint32, error) {
 	err := windows.GetTokenInformation(tok, windows.TokenImpersonationLevel, (*byte)(unsafe.Pointer(&level)), 4, &n)
 	return level, err
 }
+
+// A descriptor that does not let this process create the pipe's further
+// instances with read and write access fails ListenPipe (go-winio's
+// ListenPipe succeeds and its first Accept fails: interop's
+// TestWinioRestrictedSDCannotAccept); one that does is accepted.
+func TestListenPipeRefusesServerlessSD(t *testing.T) {
+	path := testPipe(t)
+	l, err := ListenPipe(path, &PipeConfig{SecurityDescriptor: "D:P(A;;0x1200FF;;;WD)"})
+	var pe *os.PathError
+	if !errors.As(err, &pe) || pe.Op != "open" || !errors.Is(err, namedpipe.ErrInvalidConfig) {
+		if l != nil {
+			l.Close()
+		}
+		t.Errorf("ListenPipe with a descriptor that denies the server write access = %v, want an *os.PathError matching namedpipe.ErrInvalidConfig", err)
+	}
+	l, err = ListenPipe(path, &PipeConfig{SecurityDescriptor: "D:P(A;;GA;;;WD)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+}
