@@ -410,17 +410,19 @@ func defaultSDDL() (string, error) {
 // elevated process.
 func tokenOwner() (string, error) {
 	t := windows.GetCurrentProcessToken()
-	var n uint32
-	buf := make([]byte, 128)
+	// A []uint64 gives TOKEN_OWNER's pointer its alignment.
+	buf := make([]uint64, 16)
 	for {
-		err := windows.GetTokenInformation(t, windows.TokenOwner, &buf[0], uint32(len(buf)), &n)
+		var n uint32
+		size := uint32(8 * len(buf))
+		err := windows.GetTokenInformation(t, windows.TokenOwner, (*byte)(unsafe.Pointer(&buf[0])), size, &n)
 		if err == nil {
 			break
 		}
-		if err != windows.ERROR_INSUFFICIENT_BUFFER || int(n) <= len(buf) {
+		if err != windows.ERROR_INSUFFICIENT_BUFFER || n <= size {
 			return "", os.NewSyscallError("GetTokenInformation", err)
 		}
-		buf = make([]byte, n)
+		buf = make([]uint64, (n+7)/8)
 	}
 	owner := (*tokenOwnerInfo)(unsafe.Pointer(&buf[0]))
 	return owner.Owner.String(), nil
