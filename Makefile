@@ -55,6 +55,11 @@ test-windows:
 	cd examples/grpc && $(WINRUN) $(GO) test -count=1 -timeout $(WINTIMEOUT) ./...
 	# go-winio against conduit, in a module of its own (interop).
 	cd interop && $(WINRUN) $(GO) test -count=1 -timeout $(WINTIMEOUT) ./...
+	# go-winio's own pipe_test.go, and a Docker-style program written
+	# against go-winio, run against conduit's winio: these two tests run on
+	# the host (GOOS unset) and start go test for windows/amd64 under Wine
+	# (the run's go_windows_amd64_exec), which bounds each binary.
+	cd interop && $(WINRUN) env GOOS= GOARCH= CONDUIT_WINIO_SUITE=1 $(GO) test -count=1 -timeout 600s -run 'TestGoWinioPipeSuite|TestEngineWithConduitWinio' .
 
 # The same tests built with the race detector (cgo through mingw-w64, which
 # the test bed installs), as the Windows workflow runs them: it also turns on

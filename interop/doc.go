@@ -4,8 +4,15 @@
 // client on a go-winio listener, and the differences that
 // docs/migrating-from-go-winio.md describes, each asserted.
 //
+// It also holds the acceptance suite of conduit's winio package:
+// TestGoWinioPipeSuite runs go-winio's own pipe_test.go against it, and
+// TestEngineWithConduitWinio a Docker-style program written against go-winio
+// (package engine) with only its import line changed. Those two start the go
+// command, so they run natively (on Linux, for windows/amd64 under Wine: make
+// test does that) and skip inside Wine.
+//
 // It is a module of its own so that go-winio never enters conduit's go.mod.
-// The tests build for Windows only; on Linux they run under Wine:
+// The other tests build for Windows only; on Linux they run under Wine:
 //
 //	cd interop && bin=$(bash ../testbed/setup.sh) && export PATH="$bin:$PATH" GOOS=windows GOARCH=amd64 && go test ./...
 //

@@ -16,6 +16,7 @@ import (
 
 	winio "github.com/Microsoft/go-winio"
 	"github.com/conduit-ipc/conduit/namedpipe"
+	cwinio "github.com/conduit-ipc/conduit/winio"
 	"golang.org/x/sys/windows"
 	"gopkg.in/natefinch/npipe.v2"
 )
@@ -35,6 +36,8 @@ const (
 	srvSync    = "sync"         // CreateNamedPipe and ConnectNamedPipe, synchronous
 	srvNpipe   = "npipe"        // natefinch/npipe's Listen
 	srvWinio   = "go-winio"     // go-winio's ListenPipe
+	srvWinio64 = "go-winio-64k" // go-winio's ListenPipe with 64 KiB buffers, as Docker's
+	srvDropin  = "winio"        // conduit's winio (go-winio's API on namedpipe), 64 KiB buffers
 	srvCOver   = "c-overlapped" // bench/c/pipebench.exe, overlapped
 	srvCSync   = "c-sync"       // bench/c/pipebench.exe, synchronous
 )
@@ -50,6 +53,10 @@ func listen(kind, path string, message bool) (net.Listener, error) {
 		return npipe.Listen(path)
 	case srvWinio:
 		return winio.ListenPipe(path, &winio.PipeConfig{MessageMode: message})
+	case srvWinio64:
+		return winio.ListenPipe(path, &winio.PipeConfig{MessageMode: message, InputBufferSize: 64 << 10, OutputBufferSize: 64 << 10})
+	case srvDropin:
+		return cwinio.ListenPipe(path, &cwinio.PipeConfig{MessageMode: message, InputBufferSize: 64 << 10, OutputBufferSize: 64 << 10})
 	}
 	return nil, fmt.Errorf("no listener %q", kind)
 }
@@ -207,6 +214,7 @@ func (fileConn) RemoteAddr() net.Addr { return pipeAddr("") }
 const (
 	cliConduit = "conduit"
 	cliWinio   = "go-winio"
+	cliDropin  = "winio" // conduit's winio DialPipe
 	cliNpipe   = "npipe"
 	cliSync    = "sync"
 )
@@ -220,6 +228,9 @@ func dial(kind, path string, _ bool) (io.ReadWriteCloser, error) {
 	case cliWinio:
 		t := 5 * time.Second
 		return winio.DialPipe(path, &t)
+	case cliDropin:
+		t := 5 * time.Second
+		return cwinio.DialPipe(path, &t)
 	case cliNpipe:
 		return npipe.DialTimeout(path, 5*time.Second)
 	case cliSync:

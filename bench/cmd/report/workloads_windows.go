@@ -21,7 +21,8 @@ import (
 // workload says; the client runs here, and is what is timed.
 
 const (
-	sectionPipes = "Named pipes (Windows, under Wine)"
+	sectionPipes  = "Named pipes (Windows, under Wine)"
+	sectionDropin = "go-winio's API: conduit's winio (Windows, under Wine)"
 )
 
 // A pair is one contender of a one-connection workload: a server and the
@@ -266,6 +267,7 @@ func workloads(cfg config) []harness.Workload {
 			{Name: "sync client", Note: "synchronous CreateFile", Run: idle(cfg, cliSync, n)},
 			{Name: "npipe", Note: "natefinch/npipe.v2 Dial", Run: idle(cfg, cliNpipe, n)},
 		}})
+	ws = append(ws, dropinWorkloads(cfg)...)
 	ws = append(ws, anonWorkloads(cfg)...)
 	ws = append(ws, mailslotWorkloads(cfg)...)
 	return ws
@@ -317,4 +319,40 @@ func winioServerGuard(cs []harness.Contender) []harness.Contender {
 		}
 	}
 	return cs
+}
+
+// dropinWorkloads measure conduit's winio package, go-winio's API on
+// namedpipe, as the reference: against namedpipe itself, which it must keep
+// up with (target 0.9: within this machine's noise), and against go-winio,
+// client and server. Every server has 64 KiB buffers (Docker's setting;
+// both go-winio's and winio's default is none).
+func dropinWorkloads(cfg config) []harness.Workload {
+	var ws []harness.Workload
+	dropinPairs := func(mode string, child bool) []pair {
+		s := func(kind string) serverSpec { return serverSpec{kind: kind, mode: mode, child: child} }
+		return []pair{
+			{name: "winio", note: "conduit's winio: DialPipe and ListenPipe", srv: s(srvDropin), cli: cliDropin, ref: true},
+			{name: "namedpipe", note: "namedpipe.Dial and namedpipe.Listen", srv: s(srvConduit), cli: cliConduit, target: 0.9},
+			{name: "go-winio client", note: "go-winio DialPipe, winio server", srv: s(srvDropin), cli: cliWinio, target: 1.0},
+			{name: "go-winio server", note: "go-winio DialPipe and ListenPipe (64 KiB buffers)", srv: s(srvWinio64), cli: cliWinio},
+		}
+	}
+	ws = append(ws, harness.Workload{Section: sectionDropin, Name: "throughput, 64 KiB writes", Placement: placement(true),
+		Metrics:    throughputMetric,
+		Contenders: winioServerGuard(contenders(cfg, dropinPairs(modeDiscard, true), throughput(64<<10), "", 0))})
+	for _, child := range []bool{true, false} {
+		ws = append(ws, harness.Workload{Section: sectionDropin, Name: "ping-pong, 1 byte", Placement: placement(child),
+			Metrics:    harness.LatencyMetrics,
+			Contenders: winioServerGuard(contenders(cfg, dropinPairs(modeEcho, child), pingPong, "", 0))})
+	}
+	srv := func(kind string) serverSpec { return serverSpec{kind: kind, mode: modeClose, child: true} }
+	ws = append(ws, harness.Workload{Section: sectionDropin, Name: "connect rate (dial, accept, close), 1 client", Placement: placement(true),
+		Metrics: []harness.Metric{{Name: "rate", Unit: "conn/s", HigherBetter: true}},
+		Contenders: winioServerGuard([]harness.Contender{
+			{Name: "winio", Note: "conduit's winio: DialPipe and ListenPipe", Ref: true, Run: connectWork(cfg, srv(srvDropin), cliDropin, 1)},
+			{Name: "namedpipe", Note: "namedpipe.Dial and namedpipe.Listen", Target: 0.9, Run: connectWork(cfg, srv(srvConduit), cliConduit, 1)},
+			{Name: "go-winio client", Note: "go-winio DialPipe, winio server", Target: 1.0, Run: connectWork(cfg, srv(srvDropin), cliWinio, 1)},
+			{Name: "go-winio server", Note: "go-winio DialPipe and ListenPipe", Run: connectWork(cfg, srv(srvWinio64), cliWinio, 1)},
+		})})
+	return ws
 }

@@ -1,0 +1,3 @@
+package interop
+
+func init() { underWine = onWine }
