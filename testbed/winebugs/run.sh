@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the Wine bug reproducers in this directory, each in a test bed of its
+# own (testbed/winrun.sh), and says for each whether Wine's server survived.
+#
+#   testbed/winebugs/run.sh
+#
+# enumhandles: Wine 8's server crashes (SIGSEGV in enum_handles) on
+# NtQuerySystemInformation(SystemHandleInformation) while any process has
+# an empty handle table, as a program started from Unix has for a moment;
+# see enumhandles.c. Exit status: 0 if every
+# reproducer behaved as documented (the bug shows), 1 otherwise.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+x86_64-w64-mingw32-gcc -O2 -o "$out/enumhandles.exe" "$here/enumhandles.c" -lntdll || exit 1
+# The query loop, and beside it Wine programs started from Unix, each of
+# which has an empty handle table for a moment as it starts.
+log=$(bash "$here/../winrun.sh" bash -c '
+	"$CONDUIT_TESTBED_WINE" "$1" 20 & q=$!
+	while kill -0 $q 2>/dev/null; do "$CONDUIT_TESTBED_WINE" cmd /c exit </dev/null >/dev/null 2>&1; done
+	wait $q; echo "the query loop exited with status $?"' _ "$out/enumhandles.exe" 2>&1)
+echo "$log"
+if echo "$log" | grep -q "the Wine server of this run .* died"; then
+	echo "enumhandles: the Wine server died, as Wine 8.0's does (server/handle.c enum_handles)"
+	exit 0
+fi
+echo "enumhandles: the Wine server survived: this Wine does not have the bug"
+exit 1
