@@ -1,7 +1,6 @@
 package iocp
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,14 +11,33 @@ import (
 
 // The fast path. Handing a completion from the thread that dequeues it to
 // the waiting goroutine's costs a wake-up of another thread, and under Wine
-// every wake-up is several round trips to wineserver. So a pending read or
-// write first waits on its own thread, for at most fastWait, on an event that
-// its completion sets instead of queueing a packet (the event handle's low
-// bit is set, which the completion-port documentation defines as "do not
-// queue a packet"): one that completes within that time (a reply, a reader
-// catching up) returns the way a synchronous call would, and the port's
-// thread never hears of it. Only fastSlots threads wait so at any time; other
-// operations go straight to the port.
+// every wake-up is several round trips to wineserver. So a pending read
+// first waits on its own thread, for at most fastWait, on an event that its
+// completion sets instead of queueing a packet (the event handle's low bit
+// is set, which the completion-port documentation defines as "do not queue
+// a packet"): one that completes within that time (a reply) returns the way
+// a synchronous call would, and the port's thread never hears of it. Only
+// fastSlots threads wait so at any time; other reads go straight to the
+// port.
+//
+// A read that outlasts fastWait is cancelled and issued again through the
+// port. That is safe for reads, which move no data until they complete: a
+// read that completes while being cancelled keeps its bytes and its result,
+// and only one that ends STATUS_CANCELLED is issued again. A request with
+// no packet due stays tied to the thread that issued it, and the end of
+// that thread cancels it (Go ends a thread when a goroutine returns while
+// locked to it, and the read's goroutine may have moved to another thread
+// between the call and the wait): that too is STATUS_CANCELLED with nothing
+// read, issued again the same way.
+//
+// Writes take no fast path. A write cannot be cancelled without losing what
+// part of its data has gone, so it could not leave a slot but by waiting
+// for its completion somewhere; and a request with an event, low bit or
+// not, is tied to the issuing thread, whose end would cancel the write part
+// way (measured under Wine, where cancel_terminating_thread_asyncs spares
+// only requests with a port, an APC context and no event). So a pending
+// write parks on its packet, which costs the hand-off from the port's
+// thread and frees its own.
 //
 // The wait ends at the slot's waitable timer, created high-resolution
 // (CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, Windows 10 1803 and later), so on
@@ -29,24 +47,11 @@ import (
 // tick. Under Wine, whose time-outs end on time and whose timers are dear,
 // a plain time-out ends it (quirks.PreciseTimeouts).
 //
-// An operation that outlasts fastWait gives its thread back:
-//   - A read is cancelled and issued again through the port. That is safe for
-//     reads, which move no data until they complete: a read that completes
-//     while being cancelled keeps its bytes and its result, and only one that
-//     ends STATUS_CANCELLED is issued again.
-//   - A write cannot be cancelled safely (part of its data may have gone), so
-//     its event goes to the stuck-write waiter, one thread that waits on up
-//     to 63 such events at once (see stuck); the slot gets a new event. At
-//     most maxStuck writes wait there; beyond that, writes skip the fast
-//     path.
-//
 // So no thread is held per operation or per idle connection: at most
-// fastSlots threads for at most fastWait each, and one thread while any
-// write is held up by a slow reader.
+// fastSlots threads for at most fastWait each.
 const (
 	fastWait  = 2 * time.Millisecond
 	fastSlots = 4
-	maxStuck  = 63
 )
 
 // A slot is what one thread waiting on the fast path uses.
@@ -63,8 +68,7 @@ type slot struct {
 
 var fast struct {
 	free     chan *slot
-	stuck    atomic.Int32 // writes held up past the fast path (see waitPool)
-	disabled atomic.Bool  // for tests: no operation takes a slot
+	disabled atomic.Bool // for tests: no operation takes a slot
 
 	// plainTimeout: time-outs end on time here, so waits need no timer
 	// (quirks.PreciseTimeouts: Wine). Tests clear it to run the timer's
@@ -97,9 +101,9 @@ func initFast() {
 	}
 }
 
-// takeSlot returns a free slot for an operation of mode, or nil.
-func takeSlot(mode Mode) *slot {
-	if mode == Control || fast.disabled.Load() || mode == Write && fast.stuck.Load() >= maxStuck {
+// takeSlot returns a free slot for a read, or nil.
+func takeSlot() *slot {
+	if fast.disabled.Load() {
 		return nil
 	}
 	select {
@@ -150,122 +154,4 @@ func (s *slot) wait(op *Op, timed bool) bool {
 func (s *slot) arm(d time.Duration) error {
 	due := -int64(d / 100) // relative, in 100 ns units
 	return nt.SetWaitableTimer(s.waits[1], &due, 0, 0, 0, false)
-}
-
-// waitPool waits for a write that outlasted the fast path: it hands the
-// slot's event to the write, gives the slot a new one, and parks the
-// goroutine until the stuck-write waiter sees the event set and the write
-// done.
-func waitPool(op *Op, s *slot) {
-	// Counted before the slot goes back, so that no write takes it and
-	// passes takeSlot's check in between.
-	fast.stuck.Add(1)
-	defer fast.stuck.Add(-1)
-	ev := s.waits[0]
-	if nev, err := windows.CreateEvent(nil, 0, 0, nil); err == nil {
-		s.waits[0] = nev
-		s.put()
-	} else {
-		// The fast path goes on with one slot fewer.
-		windows.CloseHandle(s.waits[1])
-	}
-	defer windows.CloseHandle(ev)
-	if !stuck.add(ev, op) {
-		// The waiter is full (takeSlot's check and this are not one
-		// step, so a few writes may pass it at once) or cannot start:
-		// wait here rather than fail the write. The event may carry a
-		// stale signal from an earlier user of the slot, so the status
-		// decides when the write is done.
-		for op.status() == windows.STATUS_PENDING {
-			windows.WaitForSingleObject(ev, windows.INFINITE)
-		}
-		return
-	}
-	<-op.wake
-}
-
-// stuck is the stuck-write waiter: one goroutine, holding one OS thread
-// while it waits, that waits on the events of every write held up past the
-// fast path (WaitForMultipleObjects takes 64 handles: its own control event
-// and maxStuck writes' events) and wakes each write's goroutine when it is
-// done. It runs while there are such writes and exits when there are none.
-//
-// It is a thread of Go's own, not a wait of the system thread pool with a
-// callback: Go runs no callback on a thread it did not start until package
-// initialisation has ended (runtime.cgocallbackg1 waits for
-// main_init_done), so a write held up during an init function would wait
-// for ever. Goroutines do run during initialisation.
-var stuck stuckWaiter
-
-type stuckWaiter struct {
-	mu      sync.Mutex
-	ctl     windows.Handle   // auto-reset: the list changed; made once
-	evs     []windows.Handle // the writes' events, in step with ops
-	ops     []*Op
-	running bool
-}
-
-// add hands ev, which op's completion sets, to the waiter, starting it if
-// it is not running, and reports whether it took it: not when it is full
-// or its control event cannot be made.
-func (w *stuckWaiter) add(ev windows.Handle, op *Op) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.ops) >= maxStuck {
-		return false
-	}
-	if w.ctl == 0 {
-		ctl, err := windows.CreateEvent(nil, 0, 0, nil)
-		if err != nil {
-			return false
-		}
-		w.ctl = ctl
-	}
-	w.evs = append(w.evs, ev)
-	w.ops = append(w.ops, op)
-	if !w.running {
-		w.running = true
-		go w.run()
-	} else {
-		windows.SetEvent(w.ctl)
-	}
-	return true
-}
-
-func (w *stuckWaiter) run() {
-	handles := make([]windows.Handle, 0, 1+maxStuck)
-	for {
-		w.mu.Lock()
-		if len(w.ops) == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
-		}
-		handles = append(append(handles[:0], w.ctl), w.evs...)
-		w.mu.Unlock()
-		// Whichever handle is set, every write is looked at: a set
-		// event may be a stale signal from an earlier user of the slot
-		// it came from, and several writes may have completed at once.
-		// The status says which are done; those are woken and dropped.
-		if _, err := windows.WaitForMultipleObjects(handles, false, windows.INFINITE); err != nil {
-			// Only a bad handle fails the wait, and every handle here
-			// stays open until its write has been woken; should it
-			// happen, look at the writes without spinning hard.
-			time.Sleep(time.Millisecond)
-		}
-		w.mu.Lock()
-		for i := 0; i < len(w.ops); {
-			op := w.ops[i]
-			if op.status() == windows.STATUS_PENDING {
-				i++
-				continue
-			}
-			last := len(w.ops) - 1
-			w.ops[i], w.evs[i] = w.ops[last], w.evs[last]
-			w.ops[last] = nil
-			w.ops, w.evs = w.ops[:last], w.evs[:last]
-			op.wake <- struct{}{}
-		}
-		w.mu.Unlock()
-	}
 }

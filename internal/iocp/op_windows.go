@@ -20,7 +20,7 @@ import (
 type Op struct {
 	o     windows.Overlapped
 	id    int           // index in ops.all
-	wake  chan struct{} // a parked goroutine's wake-up: its packet, or the stuck-write waiter
+	wake  chan struct{} // a parked goroutine's wake-up: its packet
 	state atomic.Int32
 	pin   runtime.Pinner
 
