@@ -11,14 +11,16 @@ import (
 
 // The fast path. Handing a completion from the thread that dequeues it to
 // the waiting goroutine's costs a wake-up of another thread, and under Wine
-// every wake-up is several round trips to wineserver. So a pending read
-// first waits on its own thread, for at most fastWait, on an event that its
-// completion sets instead of queueing a packet (the event handle's low bit
-// is set, which the completion-port documentation defines as "do not queue
-// a packet"): one that completes within that time (a reply) returns the way
-// a synchronous call would, and the port's thread never hears of it. Only
-// fastSlots threads wait so at any time; other reads go straight to the
-// port.
+// every wake-up is several round trips to wineserver. So a pending read or
+// write first waits on its own thread, for at most fastWait: one that
+// completes within that time (a reply, a reader catching up) returns the
+// way a synchronous call would. Only fastSlots threads wait so at any time;
+// other operations go straight to the port.
+//
+// A read waits on an event that its completion sets instead of queueing a
+// packet (the event handle's low bit is set, which the completion-port
+// documentation defines as "do not queue a packet"), so the port's thread
+// never hears of it.
 //
 // A read that outlasts fastWait is cancelled and issued again through the
 // port. That is safe for reads, which move no data until they complete: a
@@ -30,14 +32,24 @@ import (
 // between the call and the wait): that too is STATUS_CANCELLED with nothing
 // read, issued again the same way.
 //
-// Writes take no fast path. A write cannot be cancelled without losing what
-// part of its data has gone, so it could not leave a slot but by waiting
-// for its completion somewhere; and a request with an event, low bit or
-// not, is tied to the issuing thread, whose end would cancel the write part
-// way (measured under Wine, where cancel_terminating_thread_asyncs spares
-// only requests with a port, an APC context and no event). So a pending
-// write parks on its packet, which costs the hand-off from the port's
-// thread and frees its own.
+// A write cannot be cancelled without losing what part of its data has
+// gone, so it must complete where it was issued, and a request with an
+// event, low bit or not, is tied to the issuing thread, whose end would
+// cancel the write part-way (measured under Wine, whose
+// cancel_terminating_thread_asyncs spares only requests with a port, an
+// APC context and no event). So a write is issued as every port operation
+// is, with no event, and its packet is always queued; on the fast path its
+// goroutine waits, within the same bounds, on the file's own handle, which
+// the I/O manager sets on every completion of a request on it (iocp does
+// not set FILE_SKIP_SET_EVENT_ON_HANDLE). A write that completes meanwhile
+// returns at once and leaves its Op to the drain, which frees it when the
+// packet comes (opLeft); one that outlasts the wait parks on the packet.
+// The handle is a notification event that any request's completion sets
+// and any request's issue resets, so the wait is only a hint: a wake with
+// the write still pending ends it (parking the write), and a missed wake
+// ends it at the timer; the status decides. The cost over the old
+// low-bit event is one packet per pending write that the drain dequeues,
+// on a thread the write does not wait for.
 //
 // The wait ends at the slot's waitable timer, created high-resolution
 // (CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, Windows 10 1803 and later), so on
@@ -126,6 +138,19 @@ func (s *slot) event() windows.Handle { return s.waits[0] | 1 }
 // before, and the timer by a wait that ended early, so only the OVERLAPPED's
 // status, written before the event is set, says whether op is done.
 func (s *slot) wait(op *Op, timed bool) bool {
+	return s.waitOn(s.waits[0], op, timed)
+}
+
+// waitOn is wait on ev instead of the slot's event: a write's on the file's
+// handle, which every completion of a request on it sets (a notification
+// event: it stays set until the next request on the handle resets it). So
+// the handle may be set by another request's completion while the write is
+// pending, and a wait on it would not block: such a wake ends the wait, and
+// the write parks on its packet instead. A completion can also be missed
+// (another request reset the handle first): then the wait ends at the
+// timer. The status decides either way.
+func (s *slot) waitOn(ev windows.Handle, op *Op, timed bool) bool {
+	waits := [2]windows.Handle{ev, s.waits[1]}
 	n, ms := 1, uint32(windows.INFINITE)
 	switch {
 	case timed && fast.plainTimeout.Load():
@@ -137,12 +162,12 @@ func (s *slot) wait(op *Op, timed bool) bool {
 		n = 2
 	}
 	for {
-		r, err := windows.WaitForMultipleObjects(s.waits[:n], false, ms)
+		r, err := windows.WaitForMultipleObjects(waits[:n], false, ms)
 		if op.status() != windows.STATUS_PENDING {
 			return true
 		}
-		if err != nil || r != windows.WAIT_OBJECT_0 {
-			return false // the timer, or a wait that failed
+		if err != nil || r != windows.WAIT_OBJECT_0 || ev != s.waits[0] {
+			return false // the timer, a wait that failed, or a handle set for another request
 		}
 	}
 }

@@ -65,8 +65,10 @@ func NewFile(h windows.Handle, o Options) (*File, error) {
 		return nil, os.NewSyscallError("CreateIoCompletionPort", err)
 	}
 	// Operations that complete at once are handled by their caller: no
-	// packet, and no need to set the handle's own event.
-	if err := windows.SetFileCompletionNotificationModes(h, windows.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS|windows.FILE_SKIP_SET_EVENT_ON_HANDLE); err != nil {
+	// packet. The handle's own event is still set on each completion
+	// (no FILE_SKIP_SET_EVENT_ON_HANDLE): a write on the fast path waits
+	// on it (see the fast path).
+	if err := windows.SetFileCompletionNotificationModes(h, windows.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); err != nil {
 		return nil, os.NewSyscallError("SetFileCompletionNotificationModes", err)
 	}
 	f := Adopt(h)
@@ -312,11 +314,13 @@ func first(b []byte) *byte {
 // thread's end cancels ends STATUS_CANCELLED with nothing read, which run
 // issues again through the port like a read that outlasted the fast path
 // (op.why is nil: nobody of ours cancelled it). Writes, which cannot be
-// cancelled without losing what part of their data has gone, never take
-// the fast path.
+// cancelled without losing what part of their data has gone, are issued
+// with no event even on the fast path, which waits on the file's handle
+// for them instead (see the fast path).
 func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func(op *Op) error) (int, error) {
 	op := getOp()
 	op.state.Store(opPending)
+	op.packetDue = false
 
 	// Acquire the handle and register op at once: whatever cancels the
 	// operation from now on (Close, the deadline, ctx) finds it in pending.
@@ -341,17 +345,27 @@ func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func
 	f.mu.Lock()
 	delete(f.pending, op)
 	f.mu.Unlock()
-	if op.state.Load() == opMarked {
+	switch {
+	case op.state.Load() == opMarked:
 		mark(op) // the marker frees op, after any packet of its call
-	} else {
+	case op.packetDue:
+		// A fast-path write that completed within the wait: its packet
+		// is still due, and whichever of this goroutine and the drain
+		// comes second frees op. The drain came first if the state is
+		// opDequeued.
+		if !op.state.CompareAndSwap(opPending, opLeft) {
+			putOp(op)
+		}
+	default:
 		putOp(op)
 	}
 	return n, err
 }
 
 // run is do between registering op and releasing it. When it returns, the
-// operation is complete and the kernel holds nothing of op's: its packet, if
-// one was due, has been dequeued, unless op is opMarked.
+// operation is complete and the kernel holds nothing of op's but the
+// OVERLAPPED of a packet still due: its packet, if one was due, has been
+// dequeued, unless op is opMarked or op.packetDue is set.
 func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int, error) {
 	if dl := f.deadline(op.mode); dl != nil && dl.passed() {
 		return 0, os.ErrDeadlineExceeded
@@ -371,7 +385,7 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		defer stop()
 	}
 	var s *slot
-	if op.mode == Read && !f.noFast && !f.slowRead {
+	if op.mode != Control && !f.noFast && !(op.mode == Read && f.slowRead) {
 		s = takeSlot()
 	}
 	for {
@@ -380,7 +394,7 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		// result; one that still does after an immediate return says
 		// that the request never completed through it (packetMayFollow).
 		op.o.Internal = uintptr(windows.STATUS_PENDING)
-		if s != nil {
+		if s != nil && op.mode == Read {
 			// The low bit: the completion sets the event and queues no
 			// packet (see the fast path). The read is tied to this
 			// thread, which do's comment shows is safe for a read.
@@ -394,7 +408,7 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 			if s != nil {
 				s.put()
 			}
-			if s == nil && packetMayFollow(op.status(), err) {
+			if op.o.HEvent == 0 && packetMayFollow(op.status(), err) {
 				// Whether a packet follows is not documented: see mark.
 				op.state.Store(opMarked)
 			}
@@ -411,9 +425,22 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 			windows.CancelIoEx(f.h, &op.o)
 		}
 		f.mu.Unlock()
-		if s == nil {
+		switch {
+		case s == nil:
 			op.await()
-		} else {
+		case op.mode == Write:
+			// No event: the write is the port's. Its goroutine waits on
+			// the handle, which each completion on it sets, for the
+			// status to change; if it does, the packet is left to the
+			// drain.
+			done := s.waitOn(f.h, op, true)
+			s.put()
+			if done {
+				op.packetDue = true
+			} else {
+				op.await()
+			}
+		default:
 			if !s.wait(op, true) {
 				if testHookBeforeReissue != nil {
 					testHookBeforeReissue(op)
