@@ -102,12 +102,8 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	n, err := c.read(buf)
 	for err == windows.ERROR_MORE_DATA {
 		// Size the rest exactly when the pipe tells how much is left.
-		var left uint32
-		if c.f.Acquire() == nil {
-			nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, nil, &left)
-			c.f.Release()
-		}
-		grow := int(left)
+		pb, _ := c.peek()
+		grow := int(pb.MessageLength)
 		if grow == 0 {
 			grow = len(buf)
 		}
@@ -299,13 +295,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // peerGone reports whether the client has already closed a connected
 // instance without leaving data to read.
 func (c *Conn) peerGone() bool {
-	if c.f.Acquire() != nil {
-		return true
-	}
-	defer c.f.Release()
-	var avail uint32
-	err := nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, &avail, nil)
-	return isEOF(err) && avail == 0
+	pb, err := c.peek()
+	return err == iocp.ErrClosed || isEOF(err) && pb.ReadDataAvailable == 0
 }
 
 // localInfo returns FILE_PIPE_LOCAL_INFORMATION for this end.

@@ -48,11 +48,25 @@ const (
 	FILE_ALL_ACCESS           = 0x1F01FF
 )
 
-// Pipe file-system controls (winioctl.h) that x/sys does not declare.
+// Pipe file-system controls (winioctl.h, ntifs.h) that x/sys does not
+// declare: CTL_CODE(FILE_DEVICE_NAMED_PIPE, function, METHOD_BUFFERED,
+// FILE_ANY_ACCESS).
 const (
-	FSCTL_PIPE_DISCONNECT = 0x00110004 // end a server instance's connection, dropping unread data
-	FSCTL_PIPE_LISTEN     = 0x00110008 // wait for a client on a server instance
+	FSCTL_PIPE_DISCONNECT               = 0x00110004 // end a server instance's connection, dropping unread data
+	FSCTL_PIPE_LISTEN                   = 0x00110008 // wait for a client on a server instance
+	FSCTL_PIPE_IMPERSONATE              = 0x0011001C // impersonate the client on the calling thread (ImpersonateNamedPipeClient)
+	FSCTL_PIPE_GET_PIPE_ATTRIBUTE       = 0x00110028 // a named attribute of the pipe ("ServerProcessId", "ServerSessionId")
+	FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE = 0x00110030 // a named attribute of the connection ("ClientProcessId", "ClientSessionId")
 )
+
+// FILE_PIPE_PEEK_BUFFER (ntifs.h) is FSCTL_PIPE_PEEK's output: this header,
+// then as much of the waiting data as the buffer holds.
+type FILE_PIPE_PEEK_BUFFER struct {
+	NamedPipeState    uint32 // FILE_PIPE_*_STATE
+	ReadDataAvailable uint32 // bytes waiting, over all queued messages
+	NumberOfMessages  uint32 // message pipes: messages waiting
+	MessageLength     uint32 // message pipes: what is left of the next message
+}
 
 // CreateWaitableTimerEx flags and access (synchapi.h, winnt.h).
 const (
