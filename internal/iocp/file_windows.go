@@ -77,6 +77,10 @@ func NewFile(h windows.Handle, o Options) (*File, error) {
 	return f, nil
 }
 
+// FastPath reports whether f's reads and writes may take the fast path
+// (Options.NoFastPath and NoFastRead leave it off).
+func (f *File) FastPath() (reads, writes bool) { return !f.noFast && !f.slowRead, !f.noFast }
+
 // Handle returns the handle for calls that do not go through File's
 // methods. It stays valid until Close returns; callers that may race with
 // Close use Acquire.

@@ -12,6 +12,7 @@ import (
 //sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
 //sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
 //sys	NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryInformationFile
+//sys	NtQueryVolumeInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryVolumeInformationFile
 //sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
@@ -143,6 +144,33 @@ func QueryInformationFile[T any](h windows.Handle, class uint32) (T, error) {
 		return info, err.(windows.NTStatus).Errno()
 	}
 	return info, nil
+}
+
+// FileFsDeviceInformation is the FS_INFORMATION_CLASS (wdm.h) of
+// FILE_FS_DEVICE_INFORMATION, for NtQueryVolumeInformationFile.
+const FileFsDeviceInformation = 4
+
+// FILE_FS_DEVICE_INFORMATION (wdm.h) describes the device a file is on.
+type FILE_FS_DEVICE_INFORMATION struct {
+	DeviceType      uint32
+	Characteristics uint32 // FILE_REMOTE_DEVICE and others
+}
+
+// FILE_REMOTE_DEVICE (wdm.h), in FILE_FS_DEVICE_INFORMATION's
+// Characteristics: the file is on another machine, reached through a
+// network redirector (a \\host\pipe\ name, \\localhost's included).
+const FILE_REMOTE_DEVICE = 0x10
+
+// Remote reports whether h is a file on another machine: its device's
+// characteristics have FILE_REMOTE_DEVICE.
+func Remote(h windows.Handle) (bool, error) {
+	var info FILE_FS_DEVICE_INFORMATION
+	var iosb windows.IO_STATUS_BLOCK
+	err := NtQueryVolumeInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), FileFsDeviceInformation)
+	if err != nil {
+		return false, err.(windows.NTStatus).Errno()
+	}
+	return info.Characteristics&FILE_REMOTE_DEVICE != 0, nil
 }
 
 // Synchronous reports whether h was opened for synchronous I/O: its
