@@ -144,6 +144,20 @@ func ForChild(dir Direction) (parent, child *os.File, err error) {
 // that list requires; Go passes only the listed handles to the child). Close
 // the child's end once the child has started, so that the parent sees
 // io.EOF when the child exits.
+//
+// On Windows the child's end is inheritable from the moment ForChild makes
+// it until it is closed. Go's os/exec hands a child only the handles it
+// lists, but a process that calls CreateProcess with bInheritHandles and no
+// handle list meanwhile (a C library, another language's runtime in the
+// same process) passes every inheritable handle to its child, this one
+// included: the parent then sees io.EOF only once that unrelated child has
+// exited too. Keep the window short: call ForChild just before starting
+// the child, and close the child's end right after Start (the
+// ExampleForChild_handleList example). Where only exec.Cmd's Stdin, Stdout
+// or Stderr receive it, the end need not be inheritable at all (os/exec
+// duplicates those as inheritable for the child itself):
+// windows.SetHandleInformation(h, windows.HANDLE_FLAG_INHERIT, 0) on
+// child.Fd() closes the window entirely.
 func (c *Config) ForChild(dir Direction) (parent, child *os.File, err error) {
 	p := end{async: true}
 	ch := end{inherit: true}

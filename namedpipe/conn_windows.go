@@ -102,12 +102,8 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	n, err := c.read(buf)
 	for err == windows.ERROR_MORE_DATA {
 		// Size the rest exactly when the pipe tells how much is left.
-		var left uint32
-		if c.f.Acquire() == nil {
-			nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, nil, &left)
-			c.f.Release()
-		}
-		grow := int(left)
+		pb, _ := c.peek()
+		grow := int(pb.MessageLength)
 		if grow == 0 {
 			grow = len(buf)
 		}
@@ -212,9 +208,16 @@ func (c *Conn) write(b []byte) (int, error) {
 // ReactOS's NpReadDataQueue; go-winio #42, fixed the same way in #43). So a
 // peer that writes to this Conn must be read concurrently, or CloseWrite and
 // the peer's Write may wait for each other.
+//
+// An end that cannot write (an Inbound pipe's server, an Outbound pipe's
+// client) cannot send the mark: CloseWrite fails with an error wrapping
+// ERROR_ACCESS_DENIED (errors.Is with fs.ErrPermission holds).
 func (c *Conn) CloseWrite() error {
 	if !c.message {
 		return c.opError("close", fmt.Errorf("CloseWrite on a byte-mode pipe: %w", errors.ErrUnsupported))
+	}
+	if !c.canWrite() {
+		return c.opError("close", fmt.Errorf("CloseWrite on an end of the pipe that cannot write: %w", windows.ERROR_ACCESS_DENIED))
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -236,14 +239,37 @@ func (c *Conn) CloseWrite() error {
 
 // Flush waits until the peer has read everything written so far
 // (FlushFileBuffers). Windows has no overlapped form of it, so Flush holds
-// its OS thread while it waits; Close interrupts it.
+// its OS thread while it waits; Close interrupts it. An end that cannot
+// write (an Inbound pipe's server, an Outbound pipe's client) has written
+// nothing to wait for, and Flush returns nil at once (FlushFileBuffers
+// itself would fail there with ERROR_ACCESS_DENIED: flushing a pipe needs
+// FILE_WRITE_DATA).
 func (c *Conn) Flush() error {
 	err := c.f.Blocking(windows.FlushFileBuffers)
-	if isEOF(err) {
+	switch {
+	case isEOF(err):
 		// The peer left; nothing is waiting to be read.
+		err = nil
+	case err == windows.ERROR_ACCESS_DENIED && !c.canWrite():
 		err = nil
 	}
 	return c.opError("flush", err)
+}
+
+// canWrite reports whether this end may write, from the pipe's direction
+// as its server set it (FilePipeLocalInformation); true if it cannot tell.
+func (c *Conn) canWrite() bool {
+	info, err := c.localInfo()
+	if err != nil {
+		return true
+	}
+	switch info.NamedPipeConfiguration {
+	case windows.FILE_PIPE_INBOUND: // clients write, the server reads
+		return info.NamedPipeEnd == windows.FILE_PIPE_CLIENT_END
+	case windows.FILE_PIPE_OUTBOUND: // the server writes, clients read
+		return info.NamedPipeEnd == windows.FILE_PIPE_SERVER_END
+	}
+	return true
 }
 
 // Close closes the connection. It unblocks pending Reads and Writes, which
@@ -299,13 +325,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // peerGone reports whether the client has already closed a connected
 // instance without leaving data to read.
 func (c *Conn) peerGone() bool {
-	if c.f.Acquire() != nil {
-		return true
-	}
-	defer c.f.Release()
-	var avail uint32
-	err := nt.PeekNamedPipe(c.f.Handle(), nil, 0, nil, &avail, nil)
-	return isEOF(err) && avail == 0
+	pb, err := c.peek()
+	return err == iocp.ErrClosed || isEOF(err) && pb.ReadDataAvailable == 0
 }
 
 // localInfo returns FILE_PIPE_LOCAL_INFORMATION for this end.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/iocp"
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
 )
@@ -192,7 +193,7 @@ func (d *DialConfig) Dial(ctx context.Context, name string) (*Conn, error) {
 					return fail(err)
 				}
 			}
-			return newClient(h, addr)
+			return newClient(h, addr, !pn.Local())
 		}
 		switch {
 		case err == windows.ERROR_PIPE_BUSY && pn.Local():
@@ -253,8 +254,9 @@ func open(path *uint16, sqos uint32) (windows.Handle, error) {
 }
 
 // newClient wraps an opened client end, switching it to message read mode
-// when the pipe is a message pipe.
-func newClient(h windows.Handle, addr Addr) (*Conn, error) {
+// when the pipe is a message pipe. remote says the name is another
+// machine's.
+func newClient(h windows.Handle, addr Addr, remote bool) (*Conn, error) {
 	var flags uint32
 	if err := windows.GetNamedPipeInfo(h, &flags, nil, nil, nil); err != nil {
 		windows.CloseHandle(h)
@@ -268,12 +270,24 @@ func newClient(h windows.Handle, addr Addr) (*Conn, error) {
 			return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: os.NewSyscallError("SetNamedPipeHandleState", err)}
 		}
 	}
-	f, err := iocp.NewFile(h, iocp.Options{})
+	f, err := iocp.NewFile(h, fileOptions(h, remote))
 	if err != nil {
 		windows.CloseHandle(h)
 		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: err}
 	}
 	return newConn(f, addr, false, message), nil
+}
+
+// fileOptions returns the engine's options for the pipe handle h: no fast
+// path for a pipe on another machine (iocp.Options.NoFastPath says why),
+// which a name other than \\.\ says (\\localhost\ and the machine's
+// own name too go through the SMB redirector), and so does the handle's
+// device (FILE_REMOTE_DEVICE), for handles whose name is not known.
+func fileOptions(h windows.Handle, remote bool) iocp.Options {
+	if !remote {
+		remote, _ = nt.Remote(h)
+	}
+	return iocp.Options{NoFastPath: remote}
 }
 
 // maxWaitSlice bounds each FSCTL_PIPE_WAIT. Windows cancels a pending wait

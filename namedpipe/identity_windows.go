@@ -18,42 +18,36 @@ func (c *Conn) withHandle(op string, fn func(h windows.Handle) error) error {
 	return c.opError(op, fn(c.f.Handle()))
 }
 
-func (c *Conn) pipeID(op string, get func(windows.Handle, *uint32) error) (uint32, error) {
-	var id uint32
-	err := c.withHandle(op, func(h windows.Handle) error { return get(h, &id) })
-	return id, err
-}
-
-// ClientProcessID returns the process ID of the pipe's client
-// (GetNamedPipeClientProcessId). For a remote client it is the ID of the
-// process that relays it, not of the client itself.
+// ClientProcessID returns the process ID of the pipe's client (what
+// GetNamedPipeClientProcessId returns). For a remote client it is the ID of
+// the process that relays it, not of the client itself.
 func (c *Conn) ClientProcessID() (uint32, error) {
-	return c.pipeID("clientpid", windows.GetNamedPipeClientProcessId)
+	return c.pipeAttribute("clientpid", "ClientProcessId", windows.GetNamedPipeClientProcessId)
 }
 
-// ServerProcessID returns the process ID of the pipe's server
-// (GetNamedPipeServerProcessId).
+// ServerProcessID returns the process ID of the pipe's server (what
+// GetNamedPipeServerProcessId returns).
 func (c *Conn) ServerProcessID() (uint32, error) {
-	return c.pipeID("serverpid", windows.GetNamedPipeServerProcessId)
+	return c.pipeAttribute("serverpid", "ServerProcessId", windows.GetNamedPipeServerProcessId)
 }
 
 // ClientSessionID returns the Terminal Services session of the pipe's client
-// (GetNamedPipeClientSessionId).
+// (what GetNamedPipeClientSessionId returns).
 func (c *Conn) ClientSessionID() (uint32, error) {
-	return c.pipeID("clientsession", nt.GetNamedPipeClientSessionId)
+	return c.pipeAttribute("clientsession", "ClientSessionId", nt.GetNamedPipeClientSessionId)
 }
 
 // ServerSessionID returns the Terminal Services session of the pipe's server
-// (GetNamedPipeServerSessionId).
+// (what GetNamedPipeServerSessionId returns).
 func (c *Conn) ServerSessionID() (uint32, error) {
-	return c.pipeID("serversession", nt.GetNamedPipeServerSessionId)
+	return c.pipeAttribute("serversession", "ServerSessionId", nt.GetNamedPipeServerSessionId)
 }
 
 // errNotServer is the error of a server-only method called on a client end.
 var errNotServer = errors.New("only the server end of a pipe can do this")
 
 // Impersonate runs fn on a locked OS thread that impersonates the pipe's
-// client (ImpersonateNamedPipeClient), so that what fn does is checked
+// client (FSCTL_PIPE_IMPERSONATE, as ImpersonateNamedPipeClient), so that what fn does is checked
 // against the client's rights. Afterwards, even if fn panics, the thread
 // gets back the token it had before (the process's own, or the outer
 // impersonation of a nested call) and is unlocked. It returns fn's error.
@@ -83,10 +77,9 @@ func (c *Conn) Impersonate(fn func() error) (err error) {
 		runtime.UnlockOSThread()
 		return c.opError("impersonate", err)
 	}
-	err = c.withHandle("impersonate", func(h windows.Handle) error {
-		return nt.ImpersonateNamedPipeClient(h)
-	})
+	err = c.impersonate()
 	if err != nil {
+		err = c.opError("impersonate", err)
 		if prev != 0 {
 			prev.Close()
 		}

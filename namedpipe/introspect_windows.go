@@ -19,19 +19,17 @@ type PeekInfo struct {
 }
 
 // Peek reports how much data is waiting to be read, without reading it or
-// waiting for it (PeekNamedPipe). A closed peer's end with nothing left is
-// io.EOF's cause: the error wraps ERROR_BROKEN_PIPE.
+// waiting for it (FSCTL_PIPE_PEEK, as PeekNamedPipe). A closed peer's end
+// with nothing left is io.EOF's cause: the error wraps ERROR_BROKEN_PIPE.
 func (c *Conn) Peek() (PeekInfo, error) {
-	var avail, left uint32
-	err := c.withHandle("peek", func(h windows.Handle) error {
-		return nt.PeekNamedPipe(h, nil, 0, nil, &avail, &left)
-	})
+	pb, err := c.peek()
+	avail, left := pb.ReadDataAvailable, pb.MessageLength
 	if !c.message {
 		// Windows documents 0 for byte pipes; Wine 8 reports the bytes
 		// available. A byte-mode reader has no message to speak of.
 		left = 0
 	}
-	return PeekInfo{Available: int(avail), MessageRemaining: int(left)}, err
+	return PeekInfo{Available: int(avail), MessageRemaining: int(left)}, c.opError("peek", err)
 }
 
 // State is the state of a pipe instance (FILE_PIPE_*_STATE).

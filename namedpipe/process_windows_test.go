@@ -147,7 +147,7 @@ func TestNoLeaks(t *testing.T) {
 	}
 	// Go's runtime keeps 4 handles for each OS thread it starts (two
 	// events, the thread's handle and a timer: runtime/os_windows.go), and
-	// a few are made once, on first need (the stuck-write waiter's event;
+	// a few are made once, on first need (the fast path's events and timers;
 	// Wine's own per-thread objects): 16 more are allowed. A handle leaked
 	// per cycle would be 1000 more.
 	nowThreads, err := nt.ThreadCount()

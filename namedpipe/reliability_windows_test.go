@@ -807,7 +807,7 @@ func TestConnCloseDuringPendingOp(t *testing.T) {
 			_, err := c.Read(make([]byte, 64))
 			return err
 		}},
-		{"Write", false, "namedpipe.(*Conn).Write(", []string{"iocp.(*Op).await(", "iocp.waitPool("}, func(c *Conn) error {
+		{"Write", false, "namedpipe.(*Conn).Write(", []string{"iocp.(*Op).await("}, func(c *Conn) error {
 			_, err := c.Write(make([]byte, 1<<20))
 			return err
 		}},

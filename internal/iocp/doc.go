@@ -18,18 +18,19 @@
 // cannot tell a zero-length message from end of file.
 //
 // Threads: one waits on the port for the life of the process. A pending read
-// or write first waits on its own thread, on an event instead of a packet,
-// with at most four threads doing so at once, so that a quick completion
-// skips the hand-off from the port's thread to the goroutine's. The wait ends
-// at a high-resolution waitable timer after 2 ms: that is the worst case per
+// or write first waits on its own thread (a read on an event instead of a
+// packet, a write on the file's handle beside its packet), with at most
+// four threads doing so at once, so that a quick completion skips the
+// hand-off from the port's thread to the goroutine's. The wait ends at a
+// high-resolution waitable timer after 2 ms: that is the worst case per
 // operation on Windows 10 1803 and later, four OS threads held for 2 ms each
 // (and their Ps until the scheduler's monitor retakes them), plus, for a read
 // that outlasts it, one CancelIoEx and one reissue; where Windows lacks
 // high-resolution timers the wait lasts up to one clock tick (15.6 ms by
 // default) instead. After that a read is issued again through the port and
-// a write waits with the stuck-write waiter, one thread of Go's own that
-// waits for up to 63 such writes at once (later writes go to the port). So no OS thread is blocked per
-// operation, per handle or per idle connection.
+// a write parks on its packet. So no OS thread is blocked per operation, per
+// handle or per idle connection, and no operation depends on the thread
+// that issued it staying alive (File.do says why).
 //
 // Cancellation (Close, deadlines, a context) is CancelIoEx on the operation,
 // issued by whoever cancels, or by the operation itself when the canceller

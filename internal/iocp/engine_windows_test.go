@@ -320,7 +320,7 @@ func TestFastPathTimer(t *testing.T) {
 		// The fact the timer's reuse rests on: an expired timer, still
 		// signalled (it is manual-reset), is not signalled once armed
 		// again, so the next wait does not end at once.
-		s := takeSlot(Read)
+		s := takeSlot()
 		if s == nil {
 			t.Fatal("no free slot")
 		}
@@ -344,4 +344,26 @@ func TestFastPathTimer(t *testing.T) {
 			t.Fatalf("the timer armed again reads %d, %v; want not signalled (WAIT_TIMEOUT)", ev, err)
 		}
 	})
+}
+
+// packetMayFollow errs towards a marker: only an untouched status (the
+// I/O manager completed nothing) and plain success skip it.
+func TestPacketMayFollow(t *testing.T) {
+	for _, c := range []struct {
+		status windows.NTStatus
+		err    error
+		want   bool
+	}{
+		{windows.STATUS_PENDING, windows.ERROR_BROKEN_PIPE, false},    // failed at once: IOSB untouched
+		{windows.STATUS_PENDING, windows.ERROR_INVALID_HANDLE, false}, // refused before any request
+		{windows.STATUS_SUCCESS, nil, false},
+		{windows.STATUS_BUFFER_OVERFLOW, windows.ERROR_MORE_DATA, true}, // a warning
+		{0x40000000, nil, true},                                         // informational (STATUS_OBJECT_NAME_EXISTS), returned as success
+		{windows.STATUS_PIPE_BROKEN, windows.ERROR_BROKEN_PIPE, true},   // an error the I/O manager wrote after all
+		{windows.STATUS_SUCCESS, windows.ERROR_MORE_DATA, true},         // status and result disagree: err towards the marker
+	} {
+		if got := packetMayFollow(c.status, c.err); got != c.want {
+			t.Errorf("packetMayFollow(%#x, %v) = %v, want %v", uint32(c.status), c.err, got, c.want)
+		}
+	}
 }

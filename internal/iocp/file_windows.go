@@ -22,6 +22,7 @@ var ErrClosed = errors.New("use of closed handle")
 type File struct {
 	h        windows.Handle
 	slowRead bool // reads take no fast-path slot (Options.NoFastRead)
+	noFast   bool // no operation takes a fast-path slot (Options.NoFastPath)
 
 	mu      sync.Mutex
 	closing bool // Close has begun
@@ -40,6 +41,15 @@ type Options struct {
 	// the start. For handles whose reads carry a time-out of their own (a
 	// mailslot's), which issuing the read again would restart.
 	NoFastRead bool
+
+	// NoFastPath keeps reads and writes off the fast path. For handles to
+	// another machine's pipes (\\host\pipe\name, through the SMB
+	// redirector): a remote read that outlasts the fast path would be
+	// cancelled, and its thread would wait for the server's answer to the
+	// cancel (an SMB2 CANCEL round trip, which MS-SMB2 3.3.5.16 leaves to
+	// the server's discretion) before the read could be issued again; and
+	// few remote operations complete within the fast path's 2 ms anyway.
+	NoFastPath bool
 }
 
 // NewFile associates h, which must have been opened for overlapped I/O, with
@@ -55,14 +65,21 @@ func NewFile(h windows.Handle, o Options) (*File, error) {
 		return nil, os.NewSyscallError("CreateIoCompletionPort", err)
 	}
 	// Operations that complete at once are handled by their caller: no
-	// packet, and no need to set the handle's own event.
-	if err := windows.SetFileCompletionNotificationModes(h, windows.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS|windows.FILE_SKIP_SET_EVENT_ON_HANDLE); err != nil {
+	// packet. The handle's own event is still set on each completion
+	// (no FILE_SKIP_SET_EVENT_ON_HANDLE): a write on the fast path waits
+	// on it (see the fast path).
+	if err := windows.SetFileCompletionNotificationModes(h, windows.FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); err != nil {
 		return nil, os.NewSyscallError("SetFileCompletionNotificationModes", err)
 	}
 	f := Adopt(h)
 	f.slowRead = o.NoFastRead
+	f.noFast = o.NoFastPath
 	return f, nil
 }
+
+// FastPath reports whether f's reads and writes may take the fast path
+// (Options.NoFastPath and NoFastRead leave it off).
+func (f *File) FastPath() (reads, writes bool) { return !f.noFast && !f.slowRead, !f.noFast }
 
 // Handle returns the handle for calls that do not go through File's
 // methods. It stays valid until Close returns; callers that may race with
@@ -286,9 +303,28 @@ func first(b []byte) *byte {
 // as it is: nil, windows.ERROR_IO_PENDING, a windows.NTStatus or any other
 // error. buf1 and buf2 are the memory the call hands the kernel; they are
 // pinned until the operation completes.
+//
+// No operation depends on the thread that issued it staying alive. Go ends
+// a thread when a goroutine returns while locked to it, and the requests
+// still tied to a thread are cancelled when it ends. A request is not tied
+// to its thread when it will complete to the port: issued with an APC
+// context (the packet's OVERLAPPED) and no event (thread-agnostic I/O,
+// Windows Vista and later; Doron Holan, "New for Windows Vista: thread
+// agnostic I/O"; Wine cancels a dying thread's requests unless they have
+// a completion port, an APC context and no event: server/async.c,
+// cancel_terminating_thread_asyncs). Every operation here has that shape
+// but a fast-path read, whose event (low bit set: no packet) ties it to its
+// thread. A read moves no data unless it completes, and one that its
+// thread's end cancels ends STATUS_CANCELLED with nothing read, which run
+// issues again through the port like a read that outlasted the fast path
+// (op.why is nil: nobody of ours cancelled it). Writes, which cannot be
+// cancelled without losing what part of their data has gone, are issued
+// with no event even on the fast path, which waits on the file's handle
+// for them instead (see the fast path).
 func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func(op *Op) error) (int, error) {
 	op := getOp()
 	op.state.Store(opPending)
+	op.packetDue = false
 
 	// Acquire the handle and register op at once: whatever cancels the
 	// operation from now on (Close, the deadline, ctx) finds it in pending.
@@ -313,17 +349,27 @@ func (f *File) do(ctx context.Context, mode Mode, buf1, buf2 []byte, submit func
 	f.mu.Lock()
 	delete(f.pending, op)
 	f.mu.Unlock()
-	if op.state.Load() == opMarked {
+	switch {
+	case op.state.Load() == opMarked:
 		mark(op) // the marker frees op, after any packet of its call
-	} else {
+	case op.packetDue:
+		// A fast-path write that completed within the wait: its packet
+		// is still due, and whichever of this goroutine and the drain
+		// comes second frees op. The drain came first if the state is
+		// opDequeued.
+		if !op.state.CompareAndSwap(opPending, opLeft) {
+			putOp(op)
+		}
+	default:
 		putOp(op)
 	}
 	return n, err
 }
 
 // run is do between registering op and releasing it. When it returns, the
-// operation is complete and the kernel holds nothing of op's: its packet, if
-// one was due, has been dequeued, unless op is opMarked.
+// operation is complete and the kernel holds nothing of op's but the
+// OVERLAPPED of a packet still due: its packet, if one was due, has been
+// dequeued, unless op is opMarked or op.packetDue is set.
 func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int, error) {
 	if dl := f.deadline(op.mode); dl != nil && dl.passed() {
 		return 0, os.ErrDeadlineExceeded
@@ -342,17 +388,21 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		})
 		defer stop()
 	}
-	s := takeSlot(op.mode)
-	if op.mode == Read && f.slowRead && s != nil {
-		s.put()
-		s = nil
+	var s *slot
+	if op.mode != Control && !f.noFast && !(op.mode == Read && f.slowRead) {
+		s = takeSlot()
 	}
 	for {
 		op.o = windows.Overlapped{}
-		if s != nil {
-			// The status reads pending until the completion writes it.
+		// The status reads pending until the I/O manager writes the
+		// result; one that still does after an immediate return says
+		// that the request never completed through it (packetMayFollow).
+		op.o.Internal = uintptr(windows.STATUS_PENDING)
+		if s != nil && op.mode == Read {
+			// The low bit: the completion sets the event and queues no
+			// packet (see the fast path). The read is tied to this
+			// thread, which do's comment shows is safe for a read.
 			op.o.HEvent = s.event()
-			op.o.Internal = uintptr(windows.STATUS_PENDING)
 		}
 		err := normalize(submit(op))
 		if testHookSubmitted != nil {
@@ -361,7 +411,8 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		if err != windows.ERROR_IO_PENDING {
 			if s != nil {
 				s.put()
-			} else if isWarning(err) {
+			}
+			if op.o.HEvent == 0 && packetMayFollow(op.status(), err) {
 				// Whether a packet follows is not documented: see mark.
 				op.state.Store(opMarked)
 			}
@@ -382,10 +433,16 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		case s == nil:
 			op.await()
 		case op.mode == Write:
-			if s.wait(op, true) {
-				s.put()
+			// No event: the write is the port's. Its goroutine waits on
+			// the handle, which each completion on it sets, for the
+			// status to change; if it does, the packet is left to the
+			// drain.
+			done := s.waitOn(f.h, op, true)
+			s.put()
+			if done {
+				op.packetDue = true
 			} else {
-				waitPool(op, s)
+				op.await()
 			}
 		default:
 			if !s.wait(op, true) {
@@ -395,7 +452,12 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 				// Cancelling completes the read at once, unless it has
 				// completed already: then it keeps its data.
 				windows.CancelIoEx(f.h, &op.o)
-				s.wait(op, false)
+				// Until the kernel has written the result, op and the
+				// buffers are its own: however the wait fails, it is
+				// not left before the status is final.
+				for !s.wait(op, false) {
+					time.Sleep(time.Millisecond)
+				}
 			}
 			s.put()
 			s = nil
@@ -404,8 +466,9 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 			op.submitted = false
 			f.mu.Unlock()
 			if again {
-				// Nobody else cancelled it: this read only outlasted the
-				// fast path. Issue it again through the port.
+				// Nobody of ours cancelled it: this read outlasted the
+				// fast path, or the thread that issued it ended. Issue
+				// it again through the port.
 				continue
 			}
 		}
@@ -486,11 +549,32 @@ func statusError(s windows.NTStatus) error {
 	return s.Errno()
 }
 
-// isWarning reports whether an immediate result is a warning status (the
-// operation ran, and wrote its result) rather than an error: of the calls
-// made here, only STATUS_BUFFER_OVERFLOW, ERROR_MORE_DATA, a message longer
-// than the buffer.
-func isWarning(err error) bool { return err == windows.ERROR_MORE_DATA }
+// packetMayFollow reports whether a completion packet may follow a call
+// that did not return pending, given the status in its IO_STATUS_BLOCK
+// (preset to STATUS_PENDING) and the call's error. It errs towards yes: a
+// marker costs one packet, an Op reused while a packet of its own is due
+// costs memory.
+//
+//   - A status still STATUS_PENDING: the I/O manager wrote no result, so the
+//     request did not complete through it, and nothing was queued (it writes
+//     the IO_STATUS_BLOCK before it sets the event or queues the packet, in
+//     one step: IopCompleteRequest). That is how a request fails at once on
+//     an overlapped handle: an error returned without pending writes neither.
+//   - STATUS_SUCCESS, returned as success: no packet, as
+//     FILE_SKIP_COMPLETION_PORT_ON_SUCCESS documents.
+//   - Anything else written there: a warning (STATUS_BUFFER_OVERFLOW, a
+//     message longer than the buffer), an informational status, or an error
+//     the I/O manager wrote after all. The documentation does not say that
+//     no packet follows those: mark says why the marker makes it moot.
+func packetMayFollow(status windows.NTStatus, err error) bool {
+	switch {
+	case status == windows.STATUS_PENDING:
+		return false
+	case status == windows.STATUS_SUCCESS && err == nil:
+		return false
+	}
+	return true
+}
 
 // Test hooks: testHookSubmitted runs after each call with its result, and
 // testHookBeforeReissue before a read that outlasted the fast path is

@@ -24,13 +24,20 @@ func pair(t *testing.T) (server, client *File) { return pipePair(t, false) }
 // pipePair returns both ends of a new byte or message pipe.
 func pipePair(t *testing.T, message bool) (server, client *File) {
 	t.Helper()
+	return sizedPair(t, message, 64<<10)
+}
+
+// sizedPair returns both ends of a new pipe whose buffers hold size bytes
+// each way.
+func sizedPair(t *testing.T, message bool, size uint32) (server, client *File) {
+	t.Helper()
 	name, _ := windows.UTF16PtrFromString(fmt.Sprintf(`\\.\pipe\conduit-iocp-%d-%d`, os.Getpid(), pipeSeq.Add(1)))
 	mode := uint32(windows.PIPE_TYPE_BYTE | windows.PIPE_READMODE_BYTE)
 	if message {
 		mode = windows.PIPE_TYPE_MESSAGE | windows.PIPE_READMODE_MESSAGE
 	}
 	sh, err := windows.CreateNamedPipe(name, windows.PIPE_ACCESS_DUPLEX|windows.FILE_FLAG_OVERLAPPED,
-		mode|windows.PIPE_WAIT, 1, 64<<10, 64<<10, 0, nil)
+		mode|windows.PIPE_WAIT, 1, size, size, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +102,8 @@ func TestReadOutlastsFastPath(t *testing.T) {
 	}
 }
 
-// A write that a reader holds up past the fast path waits in the thread
-// pool and completes, whole, once the reader reads.
+// A write that a reader holds up past the fast path parks on its packet and
+// completes, whole, once the reader reads.
 func TestWriteOutlastsFastPath(t *testing.T) {
 	s, c := pair(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB, four quotas
@@ -108,7 +115,7 @@ func TestWriteOutlastsFastPath(t *testing.T) {
 		}
 		done <- err
 	}()
-	stacktest.WaitParked(t, 1, "iocp.(*File).Write(", "iocp.waitPool(")
+	stacktest.WaitParked(t, 1, "iocp.(*File).Write(", "iocp.(*Op).await(")
 	got := make([]byte, 0, len(data))
 	b := make([]byte, 64<<10)
 	for len(got) < len(data) {

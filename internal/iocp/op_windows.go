@@ -20,9 +20,14 @@ import (
 type Op struct {
 	o     windows.Overlapped
 	id    int           // index in ops.all
-	wake  chan struct{} // a parked goroutine's wake-up: its packet, or the stuck-write waiter
+	wake  chan struct{} // a parked goroutine's wake-up: its packet
 	state atomic.Int32
 	pin   runtime.Pinner
+
+	// packetDue: the goroutine has its result (a fast-path write that
+	// completed within the wait) but the packet is still to come. Only
+	// the goroutine touches it.
+	packetDue bool
 
 	// Under the File's mu.
 	seq       uint64 // counts the operations that used this Op
@@ -38,6 +43,7 @@ const (
 	opParked                // the goroutine waits on wake for the packet
 	opDequeued              // the packet came before the goroutine parked
 	opMarked                // the goroutine is done; a marker (see mark) frees the Op
+	opLeft                  // the goroutine is done, its packet due; the packet frees the Op
 )
 
 // Ops are never freed: a completion packet holds an Op's address where the
@@ -110,6 +116,10 @@ func (op *Op) dequeued() {
 		case opMarked:
 			// The packet of a call that returned a warning at once; the
 			// marker behind it frees the Op.
+		case opLeft:
+			// A fast-path write's: its goroutine took the result as the
+			// handle was set and left the Op to its packet.
+			putOp(op)
 		default:
 			panic("iocp: a second completion packet for one operation")
 		}

@@ -49,6 +49,12 @@ func drain() {
 		var o *windows.Overlapped
 		err := windows.GetQueuedCompletionStatus(port, &n, &key, &o, windows.INFINITE)
 		if o == nil {
+			if err == nil {
+				// A packet with no OVERLAPPED: someone else's (posted,
+				// or a call on a handle of ours with no APC context),
+				// and nothing of ours.
+				continue
+			}
 			// Only an invalid port fails an infinite wait without a
 			// packet; that cannot happen while the process runs.
 			panic("iocp: GetQueuedCompletionStatus: " + err.Error())
@@ -75,9 +81,10 @@ func drain() {
 // have queued. Should the marker not be queued (the port is out of
 // resources), op is never freed, and so never reused.
 //
-// It is how an Op whose call returned a warning at once is made safe to
-// reuse: ERROR_MORE_DATA from a message-mode read, STATUS_BUFFER_OVERFLOW,
-// an NT warning, neither success nor error. Win32's documentation says that
+// It is how an Op whose call returned at once with a result other than
+// plain success is made safe to reuse (packetMayFollow): ERROR_MORE_DATA
+// from a message-mode read, STATUS_BUFFER_OVERFLOW, an NT warning, neither
+// success nor error. Win32's documentation says that
 // with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS no packet follows a call that
 // "returns success immediately", and that none follows a call that fails;
 // it does not say which a warning is. The WDK's FILE_OBJECT page says the

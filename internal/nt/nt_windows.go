@@ -12,6 +12,7 @@ import (
 //sys	NtFsControlFile(file windows.Handle, event windows.Handle, apcRoutine uintptr, apcContext uintptr, iosb *windows.IO_STATUS_BLOCK, code uint32, in *byte, inLen uint32, out *byte, outLen uint32) (ntstatus error) = ntdll.NtFsControlFile
 //sys	NtOpenFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, share uint32, options uint32) (ntstatus error) = ntdll.NtOpenFile
 //sys	NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryInformationFile
+//sys	NtQueryVolumeInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryVolumeInformationFile
 //sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
@@ -48,11 +49,25 @@ const (
 	FILE_ALL_ACCESS           = 0x1F01FF
 )
 
-// Pipe file-system controls (winioctl.h) that x/sys does not declare.
+// Pipe file-system controls (winioctl.h, ntifs.h) that x/sys does not
+// declare: CTL_CODE(FILE_DEVICE_NAMED_PIPE, function, METHOD_BUFFERED,
+// FILE_ANY_ACCESS).
 const (
-	FSCTL_PIPE_DISCONNECT = 0x00110004 // end a server instance's connection, dropping unread data
-	FSCTL_PIPE_LISTEN     = 0x00110008 // wait for a client on a server instance
+	FSCTL_PIPE_DISCONNECT               = 0x00110004 // end a server instance's connection, dropping unread data
+	FSCTL_PIPE_LISTEN                   = 0x00110008 // wait for a client on a server instance
+	FSCTL_PIPE_IMPERSONATE              = 0x0011001C // impersonate the client on the calling thread (ImpersonateNamedPipeClient)
+	FSCTL_PIPE_GET_PIPE_ATTRIBUTE       = 0x00110028 // a named attribute of the pipe ("ServerProcessId", "ServerSessionId")
+	FSCTL_PIPE_GET_CONNECTION_ATTRIBUTE = 0x00110030 // a named attribute of the connection ("ClientProcessId", "ClientSessionId")
 )
+
+// FILE_PIPE_PEEK_BUFFER (ntifs.h) is FSCTL_PIPE_PEEK's output: this header,
+// then as much of the waiting data as the buffer holds.
+type FILE_PIPE_PEEK_BUFFER struct {
+	NamedPipeState    uint32 // FILE_PIPE_*_STATE
+	ReadDataAvailable uint32 // bytes waiting, over all queued messages
+	NumberOfMessages  uint32 // message pipes: messages waiting
+	MessageLength     uint32 // message pipes: what is left of the next message
+}
 
 // CreateWaitableTimerEx flags and access (synchapi.h, winnt.h).
 const (
@@ -129,6 +144,33 @@ func QueryInformationFile[T any](h windows.Handle, class uint32) (T, error) {
 		return info, err.(windows.NTStatus).Errno()
 	}
 	return info, nil
+}
+
+// FileFsDeviceInformation is the FS_INFORMATION_CLASS (wdm.h) of
+// FILE_FS_DEVICE_INFORMATION, for NtQueryVolumeInformationFile.
+const FileFsDeviceInformation = 4
+
+// FILE_FS_DEVICE_INFORMATION (wdm.h) describes the device a file is on.
+type FILE_FS_DEVICE_INFORMATION struct {
+	DeviceType      uint32
+	Characteristics uint32 // FILE_REMOTE_DEVICE and others
+}
+
+// FILE_REMOTE_DEVICE (wdm.h), in FILE_FS_DEVICE_INFORMATION's
+// Characteristics: the file is on another machine, reached through a
+// network redirector (a \\host\pipe\ name, \\localhost's included).
+const FILE_REMOTE_DEVICE = 0x10
+
+// Remote reports whether h is a file on another machine: its device's
+// characteristics have FILE_REMOTE_DEVICE.
+func Remote(h windows.Handle) (bool, error) {
+	var info FILE_FS_DEVICE_INFORMATION
+	var iosb windows.IO_STATUS_BLOCK
+	err := NtQueryVolumeInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), FileFsDeviceInformation)
+	if err != nil {
+		return false, err.(windows.NTStatus).Errno()
+	}
+	return info.Characteristics&FILE_REMOTE_DEVICE != 0, nil
 }
 
 // Synchronous reports whether h was opened for synchronous I/O: its

@@ -42,24 +42,25 @@ var (
 	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
-	procAccessCheck                 = modadvapi32.NewProc("AccessCheck")
-	procCreateRestrictedToken       = modadvapi32.NewProc("CreateRestrictedToken")
-	procImpersonateNamedPipeClient  = modadvapi32.NewProc("ImpersonateNamedPipeClient")
-	procCancelSynchronousIo         = modkernel32.NewProc("CancelSynchronousIo")
-	procCreateWaitableTimerExW      = modkernel32.NewProc("CreateWaitableTimerExW")
-	procGetHandleInformation        = modkernel32.NewProc("GetHandleInformation")
-	procGetMailslotInfo             = modkernel32.NewProc("GetMailslotInfo")
-	procGetNamedPipeClientSessionId = modkernel32.NewProc("GetNamedPipeClientSessionId")
-	procGetNamedPipeServerSessionId = modkernel32.NewProc("GetNamedPipeServerSessionId")
-	procGetProcessHandleCount       = modkernel32.NewProc("GetProcessHandleCount")
-	procPeekNamedPipe               = modkernel32.NewProc("PeekNamedPipe")
-	procSetMailslotInfo             = modkernel32.NewProc("SetMailslotInfo")
-	procSetWaitableTimer            = modkernel32.NewProc("SetWaitableTimer")
-	procNtCreateMailslotFile        = modntdll.NewProc("NtCreateMailslotFile")
-	procNtFsControlFile             = modntdll.NewProc("NtFsControlFile")
-	procNtOpenFile                  = modntdll.NewProc("NtOpenFile")
-	procNtQueryDirectoryFile        = modntdll.NewProc("NtQueryDirectoryFile")
-	procNtQueryInformationFile      = modntdll.NewProc("NtQueryInformationFile")
+	procAccessCheck                  = modadvapi32.NewProc("AccessCheck")
+	procCreateRestrictedToken        = modadvapi32.NewProc("CreateRestrictedToken")
+	procImpersonateNamedPipeClient   = modadvapi32.NewProc("ImpersonateNamedPipeClient")
+	procCancelSynchronousIo          = modkernel32.NewProc("CancelSynchronousIo")
+	procCreateWaitableTimerExW       = modkernel32.NewProc("CreateWaitableTimerExW")
+	procGetHandleInformation         = modkernel32.NewProc("GetHandleInformation")
+	procGetMailslotInfo              = modkernel32.NewProc("GetMailslotInfo")
+	procGetNamedPipeClientSessionId  = modkernel32.NewProc("GetNamedPipeClientSessionId")
+	procGetNamedPipeServerSessionId  = modkernel32.NewProc("GetNamedPipeServerSessionId")
+	procGetProcessHandleCount        = modkernel32.NewProc("GetProcessHandleCount")
+	procPeekNamedPipe                = modkernel32.NewProc("PeekNamedPipe")
+	procSetMailslotInfo              = modkernel32.NewProc("SetMailslotInfo")
+	procSetWaitableTimer             = modkernel32.NewProc("SetWaitableTimer")
+	procNtCreateMailslotFile         = modntdll.NewProc("NtCreateMailslotFile")
+	procNtFsControlFile              = modntdll.NewProc("NtFsControlFile")
+	procNtOpenFile                   = modntdll.NewProc("NtOpenFile")
+	procNtQueryDirectoryFile         = modntdll.NewProc("NtQueryDirectoryFile")
+	procNtQueryInformationFile       = modntdll.NewProc("NtQueryInformationFile")
+	procNtQueryVolumeInformationFile = modntdll.NewProc("NtQueryVolumeInformationFile")
 )
 
 func AccessCheck(sd *windows.SECURITY_DESCRIPTOR, token windows.Token, desired uint32, mapping *GENERIC_MAPPING, privileges *byte, privilegesLen *uint32, granted *uint32, status *int32) (err error) {
@@ -213,6 +214,14 @@ func NtQueryDirectoryFile(file windows.Handle, event windows.Handle, apcRoutine 
 
 func NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) {
 	r0, _, _ := syscall.SyscallN(procNtQueryInformationFile.Addr(), uintptr(file), uintptr(unsafe.Pointer(iosb)), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(class))
+	if r0 != 0 {
+		ntstatus = windows.NTStatus(r0)
+	}
+	return
+}
+
+func NtQueryVolumeInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) {
+	r0, _, _ := syscall.SyscallN(procNtQueryVolumeInformationFile.Addr(), uintptr(file), uintptr(unsafe.Pointer(iosb)), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(class))
 	if r0 != 0 {
 		ntstatus = windows.NTStatus(r0)
 	}
