@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"golang.org/x/sys/windows"
 )
@@ -42,7 +43,7 @@ func threadCount() (int, bool) {
 }
 
 func openHandles(t testing.TB) int {
-	n, err := nt.HandleCount()
+	n, err := handles.Total()
 	if err != nil {
 		t.Fatal(err)
 	}

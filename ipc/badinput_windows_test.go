@@ -3,12 +3,12 @@ package ipc
 import (
 	"testing"
 
-	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/handles"
 )
 
 // openHandles counts this process's open handles.
 func openHandles(t testing.TB) int {
-	n, err := nt.HandleCount()
+	n, err := handles.Total()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/ipcname"
-	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
 // leakFree runs fn once to warm up, then eight times, and fails if the
@@ -20,7 +20,7 @@ func leakFree(t *testing.T, what string, fn func()) {
 	t.Helper()
 	fn()
 	count := func() int {
-		n, err := nt.HandleCount()
+		n, err := handles.Total()
 		if err != nil {
 			t.Fatal(err)
 		}

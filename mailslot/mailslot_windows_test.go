@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
@@ -371,7 +372,7 @@ func TestDefaultSecurity(t *testing.T) {
 // runtime/os_windows.go), which the cycles may have needed.
 func TestNoLeaks(t *testing.T) {
 	count := func() int {
-		n, err := nt.HandleCount()
+		n, err := handles.Total()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/conduit-ipc/conduit/internal/handles"
 	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"golang.org/x/sys/windows"
@@ -105,7 +106,7 @@ func TestCmdWritesToPipe(t *testing.T) {
 }
 
 func handleCount(t *testing.T) int {
-	n, err := nt.HandleCount()
+	n, err := handles.Total()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 )
 
 //sys	createWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) [failretval==0] = kernel32.CreateWaitableTimerExW
+//sys	getProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
 //sys	getThreadId(thread windows.Handle) (id uint32, err error) [failretval==0] = kernel32.GetThreadId
 //sys	ntQueryObject(h windows.Handle, class uint32, info unsafe.Pointer, size uint32, ret *uint32) (ntstatus error) = ntdll.NtQueryObject
 
@@ -38,55 +39,64 @@ func (h Handle) String() string {
 // Set is the process's handles at one moment, by value.
 type Set map[windows.Handle]Handle
 
-// List returns the current process's handles, read from the system's
-// handle table (NtQuerySystemInformation(SystemExtendedHandleInformation),
-// which Wine 8 implements, where GetProcessHandleCount answers 0).
+// List returns the current process's handles. It asks the object
+// manager about each handle value in turn (NtQueryObject, which fails with
+// STATUS_INVALID_HANDLE for a value that is not a handle), from 4 up,
+// until it has found as many as GetProcessHandleCount says there are, or,
+// where that answers 0 (Wine 8's always does), until gapValues values in a
+// row are not handles: both Windows and Wine give out the lowest free
+// entry of a process's table first, so a gap that long is past its end.
+//
+// It does not read the system's handle table
+// (NtQuerySystemInformation(SystemExtendedHandleInformation)), which this
+// package did: under Wine 8 that request crashes the Wine server whenever
+// some process of the prefix has an empty handle table, as a program just
+// started from Unix has (server/handle.c, enum_handles: an unsigned index
+// compared with last == -1; testbed/winebugs reproduces it). go test runs
+// test binaries side by side, so one binary's leak checks killed the
+// server as the next binary started.
 func List() (Set, error) {
-	buf := make([]byte, 256<<10)
-	for {
-		var need uint32
-		err := windows.NtQuerySystemInformation(windows.SystemExtendedHandleInformation, unsafe.Pointer(&buf[0]), uint32(len(buf)), &need)
-		if err == windows.STATUS_INFO_LENGTH_MISMATCH || err == windows.STATUS_BUFFER_TOO_SMALL {
-			buf = make([]byte, max(2*len(buf), int(need)+64<<10))
-			continue
-		}
-		if err != nil {
-			return nil, os.NewSyscallError("NtQuerySystemInformation", err)
-		}
-		break
+	var total uint32
+	if err := getProcessHandleCount(windows.CurrentProcess(), &total); err != nil {
+		return nil, os.NewSyscallError("GetProcessHandleCount", err)
 	}
-	// SYSTEM_HANDLE_INFORMATION_EX (undocumented; the layout Process
-	// Hacker's phnt headers declare): NumberOfHandles, Reserved, then
-	// SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX entries.
-	type entry struct {
-		Object                uintptr
-		UniqueProcessID       uintptr
-		HandleValue           uintptr
-		GrantedAccess         uint32
-		CreatorBackTraceIndex uint16
-		ObjectTypeIndex       uint16
-		HandleAttributes      uint32
-		Reserved              uint32
-	}
-	const header = 2 * unsafe.Sizeof(uintptr(0))
-	count := *(*uintptr)(unsafe.Pointer(&buf[0]))
-	if count > (uintptr(len(buf))-header)/unsafe.Sizeof(entry{}) {
-		return nil, fmt.Errorf("SystemExtendedHandleInformation: %d entries overrun %d bytes", count, len(buf))
-	}
-	pid := uintptr(windows.GetCurrentProcessId())
 	s := make(Set)
-	for _, e := range unsafe.Slice((*entry)(unsafe.Pointer(&buf[header])), count) {
-		if e.UniqueProcessID != pid {
+	for v, gap := uintptr(4), 0; gap < gapValues; v += 4 {
+		if total > 0 && len(s) >= int(total) {
+			break
+		}
+		h := windows.Handle(v)
+		var info objectBasicInformation
+		if ntQueryObject(h, objectBasicInformationClass, unsafe.Pointer(&info), uint32(unsafe.Sizeof(info)), nil) != nil {
+			gap++
 			continue
 		}
-		h := windows.Handle(e.HandleValue)
-		x := Handle{Value: h, Type: typeName(h), Access: e.GrantedAccess}
+		gap = 0
+		x := Handle{Value: h, Type: typeName(h), Access: info.GrantedAccess}
 		if x.Type == "Thread" {
 			x.Thread, _ = getThreadId(h)
 		}
 		s[h] = x
 	}
 	return s, nil
+}
+
+// gapValues is how many handle values in a row List tries past the last
+// handle it found before it decides there are no more.
+const gapValues = 1024
+
+// objectBasicInformationClass is OBJECT_INFORMATION_CLASS's
+// ObjectBasicInformation (winternl.h), whose answer is a
+// PUBLIC_OBJECT_BASIC_INFORMATION.
+const objectBasicInformationClass = 0
+
+// objectBasicInformation is PUBLIC_OBJECT_BASIC_INFORMATION (winternl.h).
+type objectBasicInformation struct {
+	Attributes    uint32
+	GrantedAccess uint32
+	HandleCount   uint32
+	PointerCount  uint32
+	Reserved      [10]uint32
 }
 
 // typeName asks the object manager for the type of h's object. Asking for
@@ -129,6 +139,13 @@ var PerGoThread = func() int {
 	}
 	return n
 }()
+
+// Total returns the number of handles the process holds (all of them,
+// Go's runtime's included), as List finds them.
+func Total() (int, error) {
+	s, err := List()
+	return len(s), err
+}
 
 // Counts are a Set's handles, sorted by who holds them.
 type Counts struct {

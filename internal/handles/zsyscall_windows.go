@@ -42,6 +42,7 @@ var (
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
 	procCreateWaitableTimerExW = modkernel32.NewProc("CreateWaitableTimerExW")
+	procGetProcessHandleCount  = modkernel32.NewProc("GetProcessHandleCount")
 	procGetThreadId            = modkernel32.NewProc("GetThreadId")
 	procNtQueryObject          = modntdll.NewProc("NtQueryObject")
 )
@@ -50,6 +51,14 @@ func createWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flag
 	r0, _, e1 := syscall.SyscallN(procCreateWaitableTimerExW.Addr(), uintptr(unsafe.Pointer(attrs)), uintptr(unsafe.Pointer(name)), uintptr(flags), uintptr(access))
 	h = windows.Handle(r0)
 	if h == 0 {
+		err = errnoErr(e1)
+	}
+	return
+}
+
+func getProcessHandleCount(process windows.Handle, count *uint32) (err error) {
+	r1, _, e1 := syscall.SyscallN(procGetProcessHandleCount.Addr(), uintptr(process), uintptr(unsafe.Pointer(count)))
+	if r1 == 0 {
 		err = errnoErr(e1)
 	}
 	return

@@ -1,7 +1,6 @@
 package nt
 
 import (
-	"fmt"
 	"os"
 	"sync"
 	"unsafe"
@@ -23,7 +22,6 @@ import (
 //sys	GetNamedPipeServerSessionId(pipe windows.Handle, id *uint32) (err error) = kernel32.GetNamedPipeServerSessionId
 //sys	ImpersonateNamedPipeClient(pipe windows.Handle) (err error) = advapi32.ImpersonateNamedPipeClient
 //sys	GetHandleInformation(h windows.Handle, flags *uint32) (err error) = kernel32.GetHandleInformation
-//sys	GetProcessHandleCount(process windows.Handle, count *uint32) (err error) = kernel32.GetProcessHandleCount
 //sys	CreateWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) [failretval==0] = kernel32.CreateWaitableTimerExW
 //sys	AccessCheck(sd *windows.SECURITY_DESCRIPTOR, token windows.Token, desired uint32, mapping *GENERIC_MAPPING, privileges *byte, privilegesLen *uint32, granted *uint32, status *int32) (err error) = advapi32.AccessCheck
 //sys	CreateRestrictedToken(existing windows.Token, flags uint32, disableCount uint32, disable *windows.SIDAndAttributes, deleteCount uint32, delete *windows.LUIDAndAttributes, restrictCount uint32, restrict *windows.SIDAndAttributes, token *windows.Token) (err error) = advapi32.CreateRestrictedToken
@@ -198,62 +196,3 @@ func ThreadCount() (int, error) {
 	return n, nil
 }
 
-// HandleCount is the number of handles the current process has open. A
-// running process always has some, so a count of 0 from
-// GetProcessHandleCount (Wine 8's, always) is taken as "unknown", and the
-// process's entries in the system's handle table are counted instead
-// (NtQuerySystemInformation(SystemExtendedHandleInformation)).
-func HandleCount() (int, error) {
-	var n uint32
-	if err := GetProcessHandleCount(windows.CurrentProcess(), &n); err != nil {
-		return 0, os.NewSyscallError("GetProcessHandleCount", err)
-	}
-	if n > 0 {
-		return int(n), nil
-	}
-	return systemTableHandles()
-}
-
-// systemTableHandles counts the current process's entries in the system's
-// handle table.
-func systemTableHandles() (int, error) {
-	buf := make([]byte, 256<<10)
-	for {
-		var need uint32
-		err := windows.NtQuerySystemInformation(windows.SystemExtendedHandleInformation, unsafe.Pointer(&buf[0]), uint32(len(buf)), &need)
-		if err == windows.STATUS_INFO_LENGTH_MISMATCH || err == windows.STATUS_BUFFER_TOO_SMALL {
-			buf = make([]byte, max(2*len(buf), int(need)+64<<10))
-			continue
-		}
-		if err != nil {
-			return 0, os.NewSyscallError("NtQuerySystemInformation", err)
-		}
-		break
-	}
-	// SYSTEM_HANDLE_INFORMATION_EX (undocumented; the layout is the one
-	// Process Hacker's phnt headers declare): NumberOfHandles, Reserved,
-	// then SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX entries.
-	type entry struct {
-		Object                uintptr
-		UniqueProcessID       uintptr
-		HandleValue           uintptr
-		GrantedAccess         uint32
-		CreatorBackTraceIndex uint16
-		ObjectTypeIndex       uint16
-		HandleAttributes      uint32
-		Reserved              uint32
-	}
-	const header = 2 * unsafe.Sizeof(uintptr(0))
-	count := *(*uintptr)(unsafe.Pointer(&buf[0]))
-	if count > (uintptr(len(buf))-header)/unsafe.Sizeof(entry{}) {
-		return 0, fmt.Errorf("SystemExtendedHandleInformation: %d entries overrun %d bytes", count, len(buf))
-	}
-	pid := uintptr(windows.GetCurrentProcessId())
-	n := 0
-	for _, e := range unsafe.Slice((*entry)(unsafe.Pointer(&buf[header])), count) {
-		if e.UniqueProcessID == pid {
-			n++
-		}
-	}
-	return n, nil
-}

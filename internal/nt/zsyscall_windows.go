@@ -51,7 +51,6 @@ var (
 	procGetMailslotInfo              = modkernel32.NewProc("GetMailslotInfo")
 	procGetNamedPipeClientSessionId  = modkernel32.NewProc("GetNamedPipeClientSessionId")
 	procGetNamedPipeServerSessionId  = modkernel32.NewProc("GetNamedPipeServerSessionId")
-	procGetProcessHandleCount        = modkernel32.NewProc("GetProcessHandleCount")
 	procPeekNamedPipe                = modkernel32.NewProc("PeekNamedPipe")
 	procSetMailslotInfo              = modkernel32.NewProc("SetMailslotInfo")
 	procSetWaitableTimer             = modkernel32.NewProc("SetWaitableTimer")
@@ -130,14 +129,6 @@ func GetNamedPipeClientSessionId(pipe windows.Handle, id *uint32) (err error) {
 
 func GetNamedPipeServerSessionId(pipe windows.Handle, id *uint32) (err error) {
 	r1, _, e1 := syscall.SyscallN(procGetNamedPipeServerSessionId.Addr(), uintptr(pipe), uintptr(unsafe.Pointer(id)))
-	if r1 == 0 {
-		err = errnoErr(e1)
-	}
-	return
-}
-
-func GetProcessHandleCount(process windows.Handle, count *uint32) (err error) {
-	r1, _, e1 := syscall.SyscallN(procGetProcessHandleCount.Addr(), uintptr(process), uintptr(unsafe.Pointer(count)))
 	if r1 == 0 {
 		err = errnoErr(e1)
 	}
