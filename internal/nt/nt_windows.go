@@ -195,4 +195,3 @@ func ThreadCount() (int, error) {
 	}
 	return n, nil
 }
-
