@@ -3,6 +3,7 @@
 //
 //	report run -o windows.json [-rounds 5] [-d 250ms] [-c DIR] [-only REGEXP]
 //	report render -md docs/bench/results.md -svg docs/bench/chart.svg [-notes bench/explanations.txt] [-readme README.md] windows.json linux.json
+//	report ab [-md FILE] old1.json new1.json old2.json new2.json ...
 //
 // Built for Windows, run measures named pipes (conduit, go-winio,
 // natefinch/npipe, synchronous ReadFile/WriteFile and the C programs in
@@ -11,7 +12,8 @@
 // sockets. Each workload's contenders run interleaved, round by round (see
 // package harness), with a progress line per round on standard error.
 // render merges the JSON of both into a Markdown table and an SVG chart.
-// bench/run.sh, which `make bench` runs, does all of it.
+// bench/run.sh, which `make bench` runs, does all of it. ab compares two
+// builds of conduit from alternating runs (bench/ab.sh).
 package main
 
 import (
@@ -40,13 +42,16 @@ func main() {
 		os.Exit(run(os.Args[2:]))
 	case "render":
 		os.Exit(render(os.Args[2:]))
+	case "ab":
+		os.Exit(ab(os.Args[2:]))
 	}
 	usage()
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: report run -o FILE [-rounds N] [-d DURATION] [-c DIR] [-only REGEXP] [-quick]\n"+
-		"       report render -md FILE -svg FILE [-wine VERSION] [-notes FILE] [-readme FILE] REPORT.json...")
+		"       report render -md FILE -svg FILE [-wine VERSION] [-notes FILE] [-readme FILE] REPORT.json...\n"+
+		"       report ab [-md FILE] OLD.json NEW.json [OLD.json NEW.json ...]")
 	os.Exit(2)
 }
 
