@@ -157,7 +157,9 @@ func ForChild(dir Direction) (parent, child *os.File, err error) {
 // or Stderr receive it, the end need not be inheritable at all (os/exec
 // duplicates those as inheritable for the child itself):
 // windows.SetHandleInformation(h, windows.HANDLE_FLAG_INHERIT, 0) on
-// child.Fd() closes the window entirely.
+// child.Fd() narrows the window to the time between ForChild and that call
+// (os/exec's own inheritable copies live only while it creates the
+// process, syscall/exec_windows.go).
 func (c *Config) ForChild(dir Direction) (parent, child *os.File, err error) {
 	p := end{async: true}
 	ch := end{inherit: true}

@@ -41,7 +41,7 @@ func NewConn(h windows.Handle) (*Conn, error) {
 		return fail(err)
 	}
 	addr := Addr(`\\.\pipe\` + pipeName(h))
-	f, err := iocp.NewFile(h, fileOptions(h, false))
+	f, err := iocp.NewFile(h, fileOptions(h))
 	if err != nil {
 		return fail(fmt.Errorf("%w (is the handle already on a completion port?)", err))
 	}

@@ -241,9 +241,9 @@ func (c *Conn) CloseWrite() error {
 // (FlushFileBuffers). Windows has no overlapped form of it, so Flush holds
 // its OS thread while it waits; Close interrupts it. An end that cannot
 // write (an Inbound pipe's server, an Outbound pipe's client) has written
-// nothing to wait for, and Flush returns nil at once (FlushFileBuffers
-// itself would fail there with ERROR_ACCESS_DENIED: flushing a pipe needs
-// FILE_WRITE_DATA).
+// nothing to wait for, and Flush returns nil (FlushFileBuffers itself
+// fails there with ERROR_ACCESS_DENIED: flushing a pipe needs
+// FILE_WRITE_DATA); so does a client opened for reading only.
 func (c *Conn) Flush() error {
 	err := c.f.Blocking(windows.FlushFileBuffers)
 	switch {
@@ -256,9 +256,19 @@ func (c *Conn) Flush() error {
 	return c.opError("flush", err)
 }
 
-// canWrite reports whether this end may write, from the pipe's direction
-// as its server set it (FilePipeLocalInformation); true if it cannot tell.
+// canWrite reports whether this end may write: whether its handle was
+// granted FILE_WRITE_DATA (a read-only client of a duplex pipe was not:
+// Dial's read-only fallback, or a handle opened GENERIC_READ and given to
+// NewConn), and the pipe's direction as its server set it
+// (FilePipeLocalInformation); true if it cannot tell.
 func (c *Conn) canWrite() bool {
+	var granted uint32
+	if err := c.withHandle("access", func(h windows.Handle) (err error) {
+		granted, err = nt.GrantedAccess(h)
+		return err
+	}); err == nil && granted&windows.FILE_WRITE_DATA == 0 {
+		return false
+	}
 	info, err := c.localInfo()
 	if err != nil {
 		return true

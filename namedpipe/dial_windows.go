@@ -270,7 +270,10 @@ func newClient(h windows.Handle, addr Addr, remote bool) (*Conn, error) {
 			return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: os.NewSyscallError("SetNamedPipeHandleState", err)}
 		}
 	}
-	f, err := iocp.NewFile(h, fileOptions(h, remote))
+	// The name says where the pipe is: a \\.\ name is this machine's,
+	// and asking the handle's device as well would cost every Dial a
+	// system call.
+	f, err := iocp.NewFile(h, iocp.Options{NoFastPath: remote})
 	if err != nil {
 		windows.CloseHandle(h)
 		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: addr, Err: err}
@@ -278,15 +281,14 @@ func newClient(h windows.Handle, addr Addr, remote bool) (*Conn, error) {
 	return newConn(f, addr, false, message), nil
 }
 
-// fileOptions returns the engine's options for the pipe handle h: no fast
-// path for a pipe on another machine (iocp.Options.NoFastPath says why),
-// which a name other than \\.\ says (\\localhost\ and the machine's
-// own name too go through the SMB redirector), and so does the handle's
-// device (FILE_REMOTE_DEVICE), for handles whose name is not known.
-func fileOptions(h windows.Handle, remote bool) iocp.Options {
-	if !remote {
-		remote, _ = nt.Remote(h)
-	}
+// fileOptions returns the engine's options for the pipe handle h, whose
+// name is not known: no fast path for a pipe on another machine
+// (iocp.Options.NoFastPath says why), which the handle's device says
+// (FILE_REMOTE_DEVICE). Dial knows from the name instead: one other than
+// \\.\ is remote (\\localhost\ and the machine's own name too go through
+// the SMB redirector).
+func fileOptions(h windows.Handle) iocp.Options {
+	remote, _ := nt.Remote(h)
 	return iocp.Options{NoFastPath: remote}
 }
 

@@ -49,3 +49,53 @@ func TestReadOnlyEndFlushCloseWrite(t *testing.T) {
 		})
 	}
 }
+
+// A client opened for reading only, of a duplex pipe, cannot write either,
+// though the pipe's direction says both ends may: Flush returns nil and
+// CloseWrite says it cannot write, from the handle's granted access
+// (review of issue 15: the direction alone left Flush failing with
+// ERROR_ACCESS_DENIED there).
+func TestReadOnlyClientFlushCloseWrite(t *testing.T) {
+	l, _ := listen(t, &ListenConfig{MessageMode: true})
+	name16, err := windows.UTF16PtrFromString(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// FILE_WRITE_ATTRIBUTES: to set the handle's read mode, which a
+	// message pipe's client does; no FILE_WRITE_DATA.
+	h, err := windows.CreateFile(name16, windows.GENERIC_READ|windows.FILE_WRITE_ATTRIBUTES, 0, nil, windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := uint32(windows.PIPE_READMODE_MESSAGE)
+	if err := windows.SetNamedPipeHandleState(h, &mode, nil, nil); err != nil {
+		windows.CloseHandle(h)
+		t.Fatal(err)
+	}
+	c, err := NewConn(h)
+	if err != nil {
+		windows.CloseHandle(h)
+		t.Fatal(err)
+	}
+	defer c.Close()
+	server, err := l.AcceptPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	if err := c.Flush(); err != nil {
+		t.Errorf("Flush on a read-only client = %v, want nil", err)
+	}
+	err = c.CloseWrite()
+	if !errors.Is(err, windows.ERROR_ACCESS_DENIED) || !strings.Contains(err.Error(), "cannot write") {
+		t.Errorf("CloseWrite on a read-only client = %v, want an error wrapping ERROR_ACCESS_DENIED that says so", err)
+	}
+	// It still reads.
+	if _, err := server.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "data" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}

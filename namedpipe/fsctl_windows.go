@@ -3,6 +3,7 @@ package namedpipe
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -13,8 +14,10 @@ import (
 // GetNamedPipe{Client,Server}{ProcessId,SessionId},
 // ImpersonateNamedPipeClient) are each one NtFsControlFile with no event
 // and no APC context. Where that returns STATUS_PENDING they wait on the
-// pipe's handle, which iocp asked the kernel never to signal
-// (FILE_SKIP_SET_EVENT_ON_HANDLE): such a call would wait for ever. Windows
+// pipe's handle, which nothing guarantees is signalled for that request
+// (iocp set FILE_SKIP_SET_EVENT_ON_HANDLE once, and a handle adopted with
+// NewConn may still have it; every other request on the handle resets
+// it): such a call could wait for ever. Windows
 // 8 and later can answer FSCTL_PIPE_PEEK on an overlapped handle with
 // STATUS_PENDING even when the result is already there (Wine's
 // dlls/ntdll/tests/pipe.c accepts either from Windows). So conduit issues
@@ -71,6 +74,11 @@ func (c *Conn) pipeAttribute(op, name string, fallback func(windows.Handle, *uin
 		n, err = c.fsControl(code, in, out)
 		if err == nil && n == len(out) {
 			return binary.LittleEndian.Uint32(out), nil
+		}
+		if err == nil {
+			// NPFS answers 4 bytes; a file system that answers fewer
+			// has not said the ID, which must not read as ID 0.
+			return 0, c.opError(op, fmt.Errorf("%s: %d-byte answer, want %d", name, n, len(out)))
 		}
 		if !unsupported(err) {
 			return 0, c.opError(op, err)

@@ -13,8 +13,8 @@ import (
 )
 
 // The pipe queries that kernel32 and advapi32 would wait for on the pipe's
-// handle, which is never signalled here (FILE_SKIP_SET_EVENT_ON_HANDLE),
-// go through the engine: Peek, ReadMessage's sizing of a long message,
+// handle, which nothing guarantees is signalled for them, go through the
+// engine: Peek, ReadMessage's sizing of a long message,
 // AcceptPipe's check for a client that left, the process and session IDs
 // and impersonation each issue their control code on the Conn's File, and
 // answer right, within a watchdog. Fails without the fix: the codes went

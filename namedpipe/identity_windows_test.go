@@ -3,6 +3,7 @@ package namedpipe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -76,6 +77,17 @@ func TestChildProcessID(t *testing.T) {
 	n, err := c.Read(buf)
 	if err != nil || !strings.HasPrefix(string(buf[:n]), "HI from") {
 		t.Fatalf("child's reply %q, %v", buf[:n], err)
+	}
+	// The client's view, across processes: the child asked for the
+	// server's PID through the engine's control code and through
+	// kernel32; both must be ours (review of issue 15: an in-process test
+	// cannot tell a server's PID from a client's).
+	var child, spid, kpid int
+	if _, err := fmt.Sscanf(string(buf[:n]), "HI from %d server %d kernel32 %d", &child, &spid, &kpid); err != nil {
+		t.Fatalf("child's reply %q: %v", buf[:n], err)
+	}
+	if spid != os.Getpid() || kpid != os.Getpid() {
+		t.Errorf("the child read the server's PID as %d (engine) and %d (kernel32); want %d", spid, kpid, os.Getpid())
 	}
 }
 

@@ -71,7 +71,12 @@ func answer(c *Conn) int {
 		fmt.Fprintln(os.Stderr, "child read:", err)
 		return 3
 	}
-	if _, err := fmt.Fprintf(c, "%s from %d", strings.ToUpper(string(buf[:n])), os.Getpid()); err != nil {
+	// The server's PID as the engine asks it (FSCTL_PIPE_GET_PIPE_ATTRIBUTE
+	// "ServerProcessId") and as kernel32 does, for TestChildProcessID.
+	spid, _ := c.ServerProcessID()
+	var kpid uint32
+	c.withHandle("serverpid", func(h windows.Handle) error { return windows.GetNamedPipeServerProcessId(h, &kpid) })
+	if _, err := fmt.Fprintf(c, "%s from %d server %d kernel32 %d", strings.ToUpper(string(buf[:n])), os.Getpid(), spid, kpid); err != nil {
 		fmt.Fprintln(os.Stderr, "child write:", err)
 		return 4
 	}

@@ -90,6 +90,29 @@ ulimit -c unlimited 2>/dev/null || true
 server=$!
 echo "$server" >"$run/server"
 
+# Wait until the server listens before any Wine program starts: a program
+# that finds no server socket starts a server of its own (wineserver
+# -p0), and ours, finding the prefix taken, exits. The socket is in the
+# server's directory, named after the prefix's device and inode, under
+# /tmp/<the prefix's "wineserver" file, which Debian's wine writes>, or
+# /tmp/.wine-UID elsewhere.
+ready=false
+for _ in $(seq 200); do
+	kill -0 "$server" 2>/dev/null || break
+	sdir=/tmp/$(cat "$prefix/wineserver" 2>/dev/null || echo ".wine-$(id -u)")/server-$(stat -c %D "$prefix")-$(printf %x "$(stat -c %i "$prefix")")
+	if [ -S "$sdir/socket" ]; then
+		ready=true
+		break
+	fi
+	sleep 0.05
+done
+if ! $ready; then
+	echo "testbed: the run's Wine server did not start (log: $log)" >&2
+	bash "$here/winkill.sh" "$run" >>"$log" 2>&1
+	rm -rf "$run"
+	exit 1
+fi
+
 # Boot the prefix's services (services.exe, winedevice.exe, ...) now,
 # detached from our standard streams: a test binary that started them would
 # hand them its stdout and stderr, and `go test` waits for those to close

@@ -51,6 +51,17 @@ import (
 // low-bit event is one packet per pending write that the drain dequeues,
 // on a thread the write does not wait for.
 //
+// That wait gains only where the status of a request bound for the port
+// is written when the request completes: under Wine, whose server
+// completes it. On Windows (Vista and later) the I/O manager leaves a
+// thread-agnostic request's last stage of completion, which writes the
+// status block and sets the file's event, to the thread that dequeues its
+// packet (Doron Holan, "New for Windows Vista: thread agnostic I/O"), here
+// the drain: a writer waiting on the handle would wake only after the
+// drain, having spent a timer arming, a wait and a slot for nothing. So
+// writes take the fast path only where quirks.StatusBeforeDequeue says
+// so; elsewhere they park on their packet at once.
+//
 // The wait ends at the slot's waitable timer, created high-resolution
 // (CREATE_WAITABLE_TIMER_HIGH_RESOLUTION, Windows 10 1803 and later), so on
 // Windows it lasts fastWait and not the 15.6 ms clock tick that a
@@ -161,6 +172,13 @@ func (s *slot) wait(op *Op, timed bool) bool {
 // (another request reset the handle first): then the wait ends at the
 // timer. The status decides either way.
 func (s *slot) waitOn(ev windows.Handle, op *Op, timed bool) bool {
+	// A request that completed before the wait began may have had its
+	// wake reset by another request issued on the handle meanwhile (each
+	// issue resets the file's event): look first, rather than sleep to
+	// the timer.
+	if op.status() != windows.STATUS_PENDING {
+		return true
+	}
 	waits := [2]windows.Handle{ev, s.waits[1]}
 	n, ms := 1, uint32(windows.INFINITE)
 	switch {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
+	"github.com/conduit-ipc/conduit/internal/quirks"
 	"golang.org/x/sys/windows"
 )
 
@@ -78,8 +79,11 @@ func NewFile(h windows.Handle, o Options) (*File, error) {
 }
 
 // FastPath reports whether f's reads and writes may take the fast path
-// (Options.NoFastPath and NoFastRead leave it off).
-func (f *File) FastPath() (reads, writes bool) { return !f.noFast && !f.slowRead, !f.noFast }
+// (Options.NoFastPath and NoFastRead leave it off; writes take it only
+// where quirks.StatusBeforeDequeue says a wait for their status can gain).
+func (f *File) FastPath() (reads, writes bool) {
+	return !f.noFast && !f.slowRead, !f.noFast && quirks.StatusBeforeDequeue()
+}
 
 // Handle returns the handle for calls that do not go through File's
 // methods. It stays valid until Close returns; callers that may race with
@@ -389,7 +393,8 @@ func (f *File) run(ctx context.Context, op *Op, submit func(op *Op) error) (int,
 		defer stop()
 	}
 	var s *slot
-	if op.mode != Control && !f.noFast && !(op.mode == Read && f.slowRead) {
+	if op.mode != Control && !f.noFast && !(op.mode == Read && f.slowRead) &&
+		!(op.mode == Write && !quirks.StatusBeforeDequeue()) {
 		s = takeSlot()
 	}
 	for {

@@ -14,6 +14,7 @@ import (
 //sys	NtQueryVolumeInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) = ntdll.NtQueryVolumeInformationFile
 //sys	NtCreateMailslotFile(handle *windows.Handle, access uint32, oa *windows.OBJECT_ATTRIBUTES, iosb *windows.IO_STATUS_BLOCK, options uint32, quota uint32, maxMessageSize uint32, readTimeout *int64) (ntstatus error) = ntdll.NtCreateMailslotFile
 //sys	PeekNamedPipe(pipe windows.Handle, buf *byte, size uint32, read *uint32, avail *uint32, leftInMessage *uint32) (err error) = kernel32.PeekNamedPipe
+//sys	NtQueryObject(h windows.Handle, class uint32, info *byte, infoLen uint32, retLen *uint32) (ntstatus error) = ntdll.NtQueryObject
 //sys	CancelSynchronousIo(thread windows.Handle) (err error) = kernel32.CancelSynchronousIo
 //sys	GetMailslotInfo(slot windows.Handle, maxMessageSize *uint32, nextSize *uint32, messageCount *uint32, readTimeout *uint32) (err error) = kernel32.GetMailslotInfo
 //sys	SetMailslotInfo(slot windows.Handle, readTimeout uint32) (err error) = kernel32.SetMailslotInfo
@@ -194,4 +195,28 @@ func ThreadCount() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ObjectBasicInformation is OBJECT_INFORMATION_CLASS's
+// ObjectBasicInformation (winternl.h), whose answer is a
+// PUBLIC_OBJECT_BASIC_INFORMATION.
+const ObjectBasicInformation = 0
+
+// PUBLIC_OBJECT_BASIC_INFORMATION (winternl.h).
+type PUBLIC_OBJECT_BASIC_INFORMATION struct {
+	Attributes    uint32
+	GrantedAccess uint32
+	HandleCount   uint32
+	PointerCount  uint32
+	Reserved      [10]uint32
+}
+
+// GrantedAccess returns the access granted to the handle h
+// (NtQueryObject(ObjectBasicInformation)).
+func GrantedAccess(h windows.Handle) (uint32, error) {
+	var info PUBLIC_OBJECT_BASIC_INFORMATION
+	if err := NtQueryObject(h, ObjectBasicInformation, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), nil); err != nil {
+		return 0, os.NewSyscallError("NtQueryObject", err)
+	}
+	return info.GrantedAccess, nil
 }

@@ -59,6 +59,7 @@ var (
 	procNtOpenFile                   = modntdll.NewProc("NtOpenFile")
 	procNtQueryDirectoryFile         = modntdll.NewProc("NtQueryDirectoryFile")
 	procNtQueryInformationFile       = modntdll.NewProc("NtQueryInformationFile")
+	procNtQueryObject                = modntdll.NewProc("NtQueryObject")
 	procNtQueryVolumeInformationFile = modntdll.NewProc("NtQueryVolumeInformationFile")
 )
 
@@ -205,6 +206,14 @@ func NtQueryDirectoryFile(file windows.Handle, event windows.Handle, apcRoutine 
 
 func NtQueryInformationFile(file windows.Handle, iosb *windows.IO_STATUS_BLOCK, info *byte, infoLen uint32, class uint32) (ntstatus error) {
 	r0, _, _ := syscall.SyscallN(procNtQueryInformationFile.Addr(), uintptr(file), uintptr(unsafe.Pointer(iosb)), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(class))
+	if r0 != 0 {
+		ntstatus = windows.NTStatus(r0)
+	}
+	return
+}
+
+func NtQueryObject(h windows.Handle, class uint32, info *byte, infoLen uint32, retLen *uint32) (ntstatus error) {
+	r0, _, _ := syscall.SyscallN(procNtQueryObject.Addr(), uintptr(h), uintptr(class), uintptr(unsafe.Pointer(info)), uintptr(infoLen), uintptr(unsafe.Pointer(retLen)))
 	if r0 != 0 {
 		ntstatus = windows.NTStatus(r0)
 	}

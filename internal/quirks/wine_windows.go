@@ -30,6 +30,23 @@ import (
 // in iocp's tests.
 func PreciseTimeouts() bool { return nt.Wine() }
 
+// StatusBeforeDequeue reports whether the status block of a request that
+// completes to a completion port is written when the request completes,
+// before its packet is dequeued, so that iocp's fast path can wait for a
+// pending write's status on the issuing thread.
+//
+// Quirk: Wine's server completes a request and writes its status when the
+// file system answers it (measured: 861 of 889 pending 64 KiB writes were
+// seen done by the fast path's wait under Wine, and without it throughput
+// fell to about 0.85x in 4 of 4 interleaved rounds). Windows (Vista and
+// later) runs the last stage of a thread-agnostic request's completion,
+// which writes the status block and sets the file's event, in the thread
+// that dequeues its packet (Doron Holan, "New for Windows Vista: thread
+// agnostic I/O"), so a wait for it on the issuing thread cannot end before
+// the port's own thread has it. Neither path is wrong on the other
+// system, only slower: the fast wait always reads the status itself.
+func StatusBeforeDequeue() bool { return nt.Wine() }
+
 // RejectRemoteClients returns the NamedPipeType bit that refuses clients
 // from other machines: FILE_PIPE_REJECT_REMOTE_CLIENTS.
 //
