@@ -43,7 +43,7 @@ func threadCount() (int, bool) {
 }
 
 func openHandles(t testing.TB) int {
-	n, err := handles.Total()
+	n, err := handles.Owned()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 // openHandles counts this process's open handles.
 func openHandles(t testing.TB) int {
-	n, err := handles.Total()
+	n, err := handles.Owned()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func leakFree(t *testing.T, what string, fn func()) {
 	t.Helper()
 	fn()
 	count := func() int {
-		n, err := handles.Total()
+		n, err := handles.Owned()
 		if err != nil {
 			t.Fatal(err)
 		}

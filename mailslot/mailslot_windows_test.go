@@ -372,7 +372,7 @@ func TestDefaultSecurity(t *testing.T) {
 // runtime/os_windows.go), which the cycles may have needed.
 func TestNoLeaks(t *testing.T) {
 	count := func() int {
-		n, err := handles.Total()
+		n, err := handles.Owned()
 		if err != nil {
 			t.Fatal(err)
 		}

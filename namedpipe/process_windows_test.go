@@ -106,7 +106,7 @@ func TestCmdWritesToPipe(t *testing.T) {
 }
 
 func handleCount(t *testing.T) int {
-	n, err := handles.Total()
+	n, err := handles.Owned()
 	if err != nil {
 		t.Fatal(err)
 	}
