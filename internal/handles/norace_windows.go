@@ -1,0 +1,5 @@
+//go:build !race
+
+package handles
+
+const raceEnabled = false
