@@ -57,10 +57,46 @@ type Config struct {
 	// AllowOtherUsers and decide here.
 	Authorize func(Credentials) error
 
+	// MaxMessageSize bounds the messages this side reads, in message mode:
+	// a message longer fails ReadMessage and Read with an error wrapping
+	// ErrMessageTooLarge, before more than the bound is held in memory,
+	// and the connection's reads fail from then on (the peer does not
+	// keep to the bound agreed, and what it sends next cannot be told from
+	// the rest of that message); other connections go on. WriteMessage
+	// refuses a longer message alike, before it sends anything, so that a
+	// peer with the same Config never sees one. It is the same on every
+	// OS. Default (0): DefaultMaxMessageSize. A negative value is an
+	// ErrInvalidConfig. Security: without a bound one peer could make
+	// this process hold as much memory as it cares to send.
+	MaxMessageSize int
+
 	// WaitForServer makes Dial wait, until its context ends, for a name that
 	// no server listens on yet, instead of failing at once with an error
 	// matching fs.ErrNotExist.
 	WaitForServer bool
+}
+
+// DefaultMaxMessageSize is the bound on a message's size when
+// Config.MaxMessageSize is 0: 16 MiB, as a server holding one message per
+// connection can afford for many, and more than the 4 MiB that gRPC
+// accepts by default (tokio-util's length-delimited codec takes 8 MiB,
+// sd-bus 128 MiB).
+const DefaultMaxMessageSize = 16 << 20
+
+// maxMessage is the Config's bound on a message's size.
+func (c *Config) maxMessage() int {
+	if c.MaxMessageSize == 0 {
+		return DefaultMaxMessageSize
+	}
+	return c.MaxMessageSize
+}
+
+// checkLimits fails a Config whose bounds cannot be used.
+func (c *Config) checkLimits() error {
+	if c.MaxMessageSize < 0 {
+		return fmt.Errorf("%w: negative MaxMessageSize %d", ErrInvalidConfig, c.MaxMessageSize)
+	}
+	return nil
 }
 
 // Credentials identify the process on the other end of a connection.
@@ -217,6 +253,17 @@ var (
 	// ErrNoFile is wrapped by ReceiveFile's error when data comes next.
 	ErrNoFile = errors.New("data comes next, not a file")
 )
+
+// ErrMessageTooLarge is wrapped by the error of a read that met a message
+// longer than Config.MaxMessageSize, and of a WriteMessage of one.
+var ErrMessageTooLarge = errors.New("message larger than MaxMessageSize")
+
+// ErrMessageTorn is wrapped by the error of a message write on a connection
+// where an earlier one stopped part-way (a deadline or Close ended it after
+// some of the message was sent): the peer holds the start of a message that
+// will never end, and a new one would be read as its rest. Close the
+// connection.
+var ErrMessageTorn = errors.New("an earlier message write stopped part-way: the connection's messages are out of step")
 
 // ErrInvalidConfig is wrapped by the error of a Config that cannot be used
 // as it is, or with that name.
