@@ -516,7 +516,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			}
 			return nil, &net.OpError{Op: "accept", Net: l.addr.Net, Addr: l.addr, Err: err}
 		}
-		c, err := newConn(uc, l.kind, l.addr, l.self.group != "")
+		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage())
 		if err == nil {
 			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
 		}
@@ -570,6 +570,9 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return fail(name, err)
 	}
+	if err := c.checkLimits(); err != nil {
+		return fail(path, err)
+	}
 	self, _, err := c.unixIdentity(euid)
 	if err != nil {
 		return fail(path, err)
@@ -587,7 +590,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		conn, err := net.DialUnix(k.net(), nil, raddr)
 		if err == nil {
-			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "")
+			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
 			if err == nil {
 				err = c.admit(cn.credentials(c.Authorize != nil), self)
 			}
