@@ -65,7 +65,7 @@ type Conn struct {
 	credMu sync.Mutex  // guards peer and groups: reads may hold rmu for long
 	peer   Credentials // as the kernel recorded it at connect time
 
-	max  int // Config.MaxMessageSize, resolved
+	max int // Config.MaxMessageSize, resolved
 
 	rmu     sync.Mutex
 	rerr    error    // message modes: the peer broke the protocol: every read fails so
@@ -74,10 +74,10 @@ type Conn struct {
 	last    bool     // packet: pend is the end of its message
 	inMsg   bool     // packet: the last piece read said more follow
 	msgSize int      // packet: the bytes of the message being read so far
-	fr   frameReader
-	rbuf []byte // packet: the record buffer: the header, then up to maxPiece bytes
-	oob  []byte // room for one descriptor's SCM_RIGHTS, in oobb
-	oobb [32]byte
+	fr      frameReader
+	rbuf    []byte // packet: the record buffer: the header, then up to maxPiece bytes
+	oob     []byte // room for one descriptor's SCM_RIGHTS, in oobb
+	oobb    [32]byte
 	// stashed says that a stream's pend holds bytes (ReceiveFile put
 	// them back), so that Read looks at pend only then.
 	stashed atomic.Bool
