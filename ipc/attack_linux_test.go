@@ -186,10 +186,6 @@ func TestListenLinkSwapCrossUser(t *testing.T) {
 	if err := os.Mkdir(secretDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	target := filepath.Join(secretDir, "rootsecret")
-	if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range []struct {
 		name       string
 		mode       os.FileMode
@@ -199,6 +195,10 @@ func TestListenLinkSwapCrossUser(t *testing.T) {
 		{"sticky directory", 0o1777 | os.ModeSticky, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			target := filepath.Join(secretDir, strings.ReplaceAll(c.name, " ", "-"))
+			if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)

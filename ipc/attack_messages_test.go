@@ -90,6 +90,7 @@ func TestMessageTooLarge(t *testing.T) {
 // MaxMessageSize has a default, and a negative one is refused.
 func TestMaxMessageSizeConfig(t *testing.T) {
 	_, client := pair(t, &Config{MessageMode: true})
+	client.SetWriteDeadline(time.Now().Add(watchdog)) // nobody reads: main wrote until it hung
 	if err := client.WriteMessage(make([]byte, DefaultMaxMessageSize+1)); !errors.Is(err, ErrMessageTooLarge) {
 		t.Fatalf("WriteMessage over the default bound = %v, want ErrMessageTooLarge", err)
 	}
@@ -133,7 +134,7 @@ func TestWriteMessageTorn(t *testing.T) {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("a WriteMessage nobody reads = %v, want os.ErrDeadlineExceeded", err)
 			}
-			client.SetWriteDeadline(time.Time{})
+			client.SetWriteDeadline(time.Now().Add(watchdog)) // main wrote it, and hung
 			if err := client.WriteMessage([]byte("hello")); !errors.Is(err, ErrMessageTorn) {
 				t.Fatalf("WriteMessage after one stopped part-way = %v, want ErrMessageTorn", err)
 			}
