@@ -87,6 +87,8 @@ type Conn struct {
 	wmu  sync.Mutex
 	wbuf []byte // packet: a record being written, header and piece
 	torn bool   // message modes: a message write stopped part-way (ErrMessageTorn)
+
+	closed atomic.Bool
 }
 
 // newConn wraps a connected socket and reads its peer's credentials, with
@@ -417,7 +419,7 @@ func (c *Conn) WriteMessage(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.torn {
-		return c.opError("write", ErrMessageTorn)
+		return c.opError("write", c.tornError())
 	}
 	if len(b) > c.max {
 		return c.opError("write", fmt.Errorf("%w: a message of %d bytes, more than %d", ErrMessageTooLarge, len(b), c.max))
@@ -482,7 +484,7 @@ func (c *Conn) SendFile(f *os.File) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.torn {
-		return c.opError("sendfile", ErrMessageTorn)
+		return c.opError("sendfile", c.tornError())
 	}
 	return c.opError("sendfile", control(f, func(fd int) error {
 		oob := unix.UnixRights(fd)
@@ -556,8 +558,18 @@ func (c *Conn) CloseWrite() error {
 	return c.opError("close", c.uc.CloseWrite())
 }
 
+// tornError is the error of a message write once one has stopped part-way:
+// net.ErrClosed after Close, ErrMessageTorn before.
+func (c *Conn) tornError() error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	return ErrMessageTorn
+}
+
 // Close closes the connection; a file received but not taken is closed too.
 func (c *Conn) Close() error {
+	c.closed.Store(true)
 	err := c.uc.Close()
 	c.rmu.Lock()
 	if c.file != nil {
