@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,7 +208,7 @@ func TestListenLinkSwapCrossUser(t *testing.T) {
 			if err := os.Chmod(dir, c.mode); err != nil {
 				t.Fatal(err)
 			}
-			stop := startAttacker(t, "linkswap "+dir+" "+target)
+			stop := startAttacker(t, base, "linkswap "+dir+" "+target)
 			var listens, refused int
 			for range 300 {
 				cfg := Config{AllowOtherUsers: true}
@@ -254,10 +255,10 @@ func crossUserDir(t *testing.T) string {
 	return base
 }
 
-// startAttacker starts the test binary, copied by crossUserDir, as the
-// cross-user attacker in role; stop ends it and returns what it counted.
-func startAttacker(t *testing.T, role string) (stop func() int) {
-	bin := filepath.Join(filepath.Dir(strings.Fields(role)[1]), "ipc.test")
+// startAttacker starts the test binary, copied by crossUserDir to base, as
+// the cross-user attacker in role; stop ends it and returns what it counted.
+func startAttacker(t *testing.T, base, role string) (stop func() int) {
+	bin := filepath.Join(base, "ipc.test")
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+role)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: crossUser, Gid: crossUser}}
@@ -307,7 +308,11 @@ func init() { osChildren = append(osChildren, attackChild) }
 // role that is not one:
 //   - "linkswap DIR TARGET": linkAttack until stdin closes, then prints the
 //     links it planted.
+//   - "squat PATH": squatChild.
 func attackChild(args []string) (int, bool) {
+	if args[0] == "squat" {
+		return squatChild(args[1]), true
+	}
 	if args[0] != "linkswap" {
 		return 0, false
 	}
@@ -323,4 +328,75 @@ func attackChild(args []string) (int, bool) {
 	}
 	fmt.Println(n)
 	return 0, true
+}
+
+// squatChild listens on path with a plain socket, as a member of a group
+// that squats a server's name would, says "ready", accepts until stdin
+// closes, and prints 0.
+func squatChild(path string) int {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "squatter:", err)
+		return 2
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	fmt.Println("ready")
+	os.Stdin.Read(make([]byte, 1))
+	l.Close()
+	fmt.Println(0)
+	return 0
+}
+
+// A member of AllowGroup that puts its own socket at the path while the
+// real server is down (item 9), in a directory the group may write to, is
+// not taken for the server by a Dial that admits the group; a server of
+// the group whose own directory holds its socket still is. The squatter is
+// a child process of another uid, in the group.
+func TestDialGroupSquat(t *testing.T) {
+	needRoot(t)
+	base := crossUserDir(t)
+	group := strconv.Itoa(crossUserID)
+	for _, c := range []struct {
+		name  string
+		owner int
+		mode  os.FileMode
+		ok    bool
+	}{
+		{"group directory", 0, 0o2770 | os.ModeSetgid, false},
+		{"sticky directory", 0, 0o1777 | os.ModeSticky, false},
+		{"the server's directory", crossUserID, 0o755, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(base, strings.ReplaceAll(c.name, " ", "-"))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			os.Chown(dir, c.owner, crossUserID)
+			if err := os.Chmod(dir, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "s.sock")
+			stop := startAttacker(t, base, "squat "+path)
+			defer stop()
+			cfg := Config{AllowGroup: group}
+			conn, err := cfg.Dial(t.Context(), path)
+			if conn != nil {
+				conn.Close()
+			}
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("Dial of a member's server in its own directory: %v", err)
+			case !c.ok && !errors.Is(err, fs.ErrPermission):
+				t.Fatalf("Dial of a member's socket in a %s = %v, want fs.ErrPermission", c.name, err)
+			}
+		})
+	}
 }

@@ -38,8 +38,14 @@ type Config struct {
 	// group read and write (namedpipe.ClientAccess), not the right to create
 	// instances. The peer check admits members of the group. A short name's
 	// socket lies in the user's private directory, which no one else can
-	// reach: with AllowGroup, give a path. Security: every member may
-	// connect; narrow it with Authorize.
+	// reach: with AllowGroup, give a path (see Listen for where a socket may
+	// live). Security: every member may connect; narrow it with Authorize.
+	// On Dial, a server of another user that only the group admits is
+	// accepted on Unix only if the socket's directory is that user's or
+	// root's and no one else may write to it: else any member could have
+	// put its own socket there while the real server was down. On Windows
+	// the pipe namespace has no such place, and any member could have made
+	// the pipe: pin the server with Authorize (its UserID).
 	AllowGroup string
 
 	// AllowOtherUsers admits every local user: socket mode 0666 on Unix, a
@@ -165,14 +171,20 @@ type identity struct {
 	group string // the ID of Config.AllowGroup, "" if none
 }
 
-// admit applies the built-in check, then Authorize, to a peer.
-func (c *Config) admit(peer Credentials, self identity) error {
+// admit applies the built-in check, then Authorize, to a peer. byGroup,
+// if not nil, further checks a peer that only its group admits.
+func (c *Config) admit(peer Credentials, self identity, byGroup func(Credentials) error) error {
 	ok := c.AllowOtherUsers || peer.UserID == self.user
 	if !ok && self.group != "" {
 		for _, g := range peer.GroupIDs {
 			if g == self.group {
 				ok = true
 				break
+			}
+		}
+		if ok && byGroup != nil {
+			if err := byGroup(peer); err != nil {
+				return &PeerError{Peer: peer, Err: err}
 			}
 		}
 	}

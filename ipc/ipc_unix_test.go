@@ -332,11 +332,21 @@ func TestAllowGroupAdmits(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := cfg.Dial(t.Context(), path)
-	if err != nil {
-		t.Fatalf("Dial, the server a member of the group: %v", err)
+	if os.Geteuid() == 0 {
+		// Root owns the socket's directory, and no one else may write
+		// to it: no other member can have put the socket there.
+		c, err := cfg.Dial(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Dial, the server a member of the group: %v", err)
+		}
+		c.Close()
 	}
-	c.Close()
+	// A directory others may write to: any member could be the server
+	// (TestDialGroupSquat does it for real).
+	os.Chmod(filepath.Dir(path), 0o1777)
+	if _, err := cfg.Dial(t.Context(), path); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Dial, the server a member of the group in a directory others may write to = %v, want fs.ErrPermission", err)
+	}
 	other := Config{AllowGroup: "4712"}
 	if _, err := other.Dial(t.Context(), path); !errors.Is(err, fs.ErrPermission) {
 		t.Fatalf("Dial, the server no member = %v, want fs.ErrPermission", err)

@@ -159,7 +159,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		c.pushKnown = true
 		if err == nil {
 			c.peer = peerOf(c.peer)
-			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
+			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
 		if err != nil {
 			pc.Close()
@@ -217,7 +217,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	cn.peer, err = serverCredentials(pc)
 	if err == nil {
 		cn.peer = peerOf(cn.peer)
-		err = c.admit(cn.credentials(c.Authorize != nil), self)
+		err = c.admit(cn.credentials(c.Authorize != nil), self, nil)
 	}
 	if err != nil {
 		pc.Close()

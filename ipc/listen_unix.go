@@ -457,6 +457,29 @@ func clearStale(d *dirFD, base string, k kind, euid int) error {
 	return nil
 }
 
+// serverPlace checks, for Dial, a server of another user that only
+// AllowGroup admits: the socket's directory must be the server's or root's,
+// and writable by no one else (not even with the sticky bit, which lets
+// anyone make a name that is free), so that no other member can have put
+// its own socket at the path. POSIX ACLs are not read: a directory that an
+// ACL opens to others passes.
+func serverPlace(path string, peer Credentials) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	owner := strconv.FormatUint(uint64(st.Uid), 10)
+	switch {
+	case owner != peer.UserID && st.Uid != 0:
+		return fmt.Errorf("the server is admitted by group only, and its socket's directory %s is uid %s's, not its own or root's: any member could have put a socket there", dir, owner)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("the server is admitted by group only, and others may write to its socket's directory %s (mode %v): any member could have put a socket there", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // control runs fn with the socket's descriptor.
 func control(sc syscall.Conn, fn func(fd int) error) error {
 	rc, err := sc.SyscallConn()
@@ -518,7 +541,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		}
 		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage())
 		if err == nil {
-			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
+			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
 		if err != nil {
 			uc.Close()
@@ -592,7 +615,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		if err == nil {
 			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
 			if err == nil {
-				err = c.admit(cn.credentials(c.Authorize != nil), self)
+				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return serverPlace(path, peer) })
 			}
 			if err != nil {
 				conn.Close()

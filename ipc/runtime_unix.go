@@ -39,6 +39,12 @@ func socketPathAs(name string, euid int) (path string, private bool, err error) 
 	if name == "" {
 		return "", false, fmt.Errorf("empty name: %w", fs.ErrInvalid)
 	}
+	if strings.HasPrefix(name, "@") {
+		// Linux (and package net) put a path beginning with @ in the
+		// abstract namespace, where a socket has no owner or mode and
+		// any user may take a name first. "./@name" is the file.
+		return "", false, fmt.Errorf("bad name %q: a path beginning with @ names an abstract socket, which has no file permissions (use ./%s for a file): %w", name, name, fs.ErrInvalid)
+	}
 	if strings.ContainsRune(name, '/') {
 		return name, false, nil
 	}
