@@ -109,7 +109,13 @@ func (c *Config) checkLimits() error {
 type Credentials struct {
 	// PID is the peer's process ID: SO_PEERCRED (Linux), LOCAL_PEERPID
 	// (macOS), the xucred's (FreeBSD 13 and later; else 0), or the pipe's
-	// client or server process ID (Windows).
+	// client or server process ID (Windows). It is the ID the process had
+	// when it connected: once that process has exited, another may have
+	// it, so it names the peer only while the connection is open and the
+	// peer has not passed its end on. Do not open the process by it to
+	// decide who the peer is: UserID and GroupIDs, read from the kernel
+	// for this connection, say that. (Linux 6.5's SO_PEERPIDFD, a
+	// descriptor of the process itself, is not used yet.)
 	PID int
 	// UserID is the peer's user: the uid in decimal on Unix, the SID string
 	// on Windows (the client's token, or the pipe owner for a server).
