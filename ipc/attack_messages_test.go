@@ -29,7 +29,9 @@ func TestMessageTooLarge(t *testing.T) {
 			results := make(chan error, 2)
 			var wg sync.WaitGroup
 			defer wg.Wait()
+			wg.Add(1) // the accepter's, held while it adds its servers'
 			go func() {
+				defer wg.Done()
 				for range 2 {
 					c, err := l.AcceptIPC()
 					if err != nil {
