@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,12 +355,16 @@ func integrity(t windows.Token) (uint32, error) {
 		return 0, err
 	}
 	label := (*windows.Tokenmandatorylabel)(unsafe.Pointer(&buf[0]))
-	sid := label.Label.Sid
-	count := sid.SubAuthorityCount()
-	if count == 0 {
-		return 0, errors.New("a mandatory label without a level")
+	// The level from the SID's string, S-1-16-<level>: x/sys's
+	// SubAuthority returns a pointer that checkptr refuses for a SID in Go
+	// memory.
+	sid := label.Label.Sid.String()
+	i := strings.LastIndexByte(sid, '-')
+	level, err := strconv.ParseUint(sid[i+1:], 10, 32)
+	if i < 0 || err != nil || !strings.HasPrefix(sid, "S-1-16-") {
+		return 0, fmt.Errorf("a mandatory label %q without a level", sid)
 	}
-	return sid.SubAuthority(uint32(count) - 1), nil
+	return uint32(level), nil
 }
 
 // tokenIsAppContainer is TOKEN_INFORMATION_CLASS's TokenIsAppContainer
