@@ -89,6 +89,8 @@ func TestBadInputListenDial(t *testing.T) {
 			row{"AllowOtherUsers with a short name", Config{AllowOtherUsers: true}, testName(), ErrInvalidConfig},
 			row{"AllowGroup with a short name", Config{AllowGroup: "0"}, testName(), ErrInvalidConfig},
 			row{"a path longer than a socket address", Config{}, filepath.Join(t.TempDir(), string(make([]byte, 200))+"x"), nil},
+			row{"an abstract socket's name", Config{}, "@conduit/x", fs.ErrInvalid},
+			row{"a negative MaxMessageSize", Config{MaxMessageSize: -1}, pathName(t), ErrInvalidConfig},
 		)
 	} else {
 		listens = append(listens, row{"a remote pipe", Config{}, `\\otherhost\pipe\x`, nil})
@@ -110,6 +112,12 @@ func TestBadInputListenDial(t *testing.T) {
 		{row{"an empty name", Config{}, "", nil}, ctx},
 		{row{"an unknown AllowGroup", Config{AllowGroup: "conduit-no-such-group-xyzzy"}, testName(), ErrInvalidConfig}, ctx},
 		{row{"a cancelled context, waiting for the server", Config{WaitForServer: true}, testName(), context.Canceled}, cancelled},
+	}
+	if !windowsOS {
+		dials = append(dials, struct {
+			row
+			ctx context.Context
+		}{row{"an abstract socket's name", Config{}, "@conduit/x", fs.ErrInvalid}, ctx})
 	}
 	if windowsOS {
 		dials = append(dials, struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/user"
@@ -32,6 +33,12 @@ import (
 // message is a 4-byte big-endian length and that many bytes, lengths up to
 // maxFramed; the length fileMarker stands for a file, carried by SCM_RIGHTS
 // with those 4 bytes.
+//
+// A peer that breaks these rules (a record with a bad header, more
+// descriptors than one where a file goes, descriptors with a message's
+// bytes, a message longer than Config.MaxMessageSize) fails the read that
+// meets it, and every read after: what it sends next cannot be trusted to
+// begin a message. Other connections are not affected.
 const (
 	pieceLast = 0
 	pieceMore = 1
@@ -41,6 +48,11 @@ const (
 
 	maxFramed  = 0xFFFFFFFE
 	fileMarker = 0xFFFFFFFF
+
+	// maxHeldFiles bounds the descriptors a framed connection holds that
+	// came ahead of their markers (a sender's file items arrive one per
+	// recvmsg; more waiting is a peer filling this process's table).
+	maxHeldFiles = 16
 )
 
 // Conn is a connection to a peer. It implements net.Conn; in message mode
@@ -53,14 +65,19 @@ type Conn struct {
 	credMu sync.Mutex  // guards peer and groups: reads may hold rmu for long
 	peer   Credentials // as the kernel recorded it at connect time
 
-	rmu  sync.Mutex
-	pend []byte   // message modes: the unread rest of a piece, or bytes ReceiveFile put back
-	file *os.File // a file that arrived where data was read
-	last bool     // packet: pend is the end of its message
-	fr   frameReader
-	rbuf []byte // packet: the record buffer: the header, then up to maxPiece bytes
-	oob  []byte // room for one descriptor's SCM_RIGHTS, in oobb
-	oobb [32]byte
+	max int // Config.MaxMessageSize, resolved
+
+	rmu     sync.Mutex
+	rerr    error    // message modes: the peer broke the protocol: every read fails so
+	pend    []byte   // message modes: the unread rest of a piece, or bytes ReceiveFile put back
+	file    *os.File // a file that arrived where data was read
+	last    bool     // packet: pend is the end of its message
+	inMsg   bool     // packet: the last piece read said more follow
+	msgSize int      // packet: the bytes of the message being read so far
+	fr      frameReader
+	rbuf    []byte // packet: the record buffer: the header, then up to maxPiece bytes
+	oob     []byte // room for one descriptor's SCM_RIGHTS, in oobb
+	oobb    [32]byte
 	// stashed says that a stream's pend holds bytes (ReceiveFile put
 	// them back), so that Read looks at pend only then.
 	stashed atomic.Bool
@@ -69,16 +86,19 @@ type Conn struct {
 
 	wmu  sync.Mutex
 	wbuf []byte // packet: a record being written, header and piece
+	torn bool   // message modes: a message write stopped part-way (ErrMessageTorn)
+
+	closed atomic.Bool
 }
 
 // newConn wraps a connected socket and reads its peer's credentials, with
-// the peer's groups if groups.
-func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool) (*Conn, error) {
+// the peer's groups if groups; max bounds a message's size.
+func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool, max int) (*Conn, error) {
 	rc, err := uc.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups}
+	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups, max: max}
 	if n := unix.CmsgSpace(4); n <= len(c.oobb) {
 		c.oob = c.oobb[:n]
 	} else {
@@ -212,7 +232,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		return msg, nil
 	}
 	if c.kind == framed {
-		m, err := c.fr.message()
+		m, _, err := c.piece()
 		if err != nil {
 			return nil, c.opError("read", err)
 		}
@@ -223,6 +243,15 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 		if err != nil {
 			if started && err == io.EOF {
 				err = io.ErrUnexpectedEOF
+			}
+			if started && c.rerr == nil {
+				// A deadline, say, in the middle of the message: what
+				// was read stays, and the next read goes on from there,
+				// never returning the rest as a message of its own.
+				c.pend, c.last = nil, false
+				if len(msg) > 0 {
+					c.pend = msg
+				}
 			}
 			return nil, c.opError("read", err)
 		}
@@ -242,6 +271,9 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 // message. A file that comes instead is kept for ReceiveFile and reported
 // as ErrFileNext. Called with rmu held.
 func (c *Conn) piece() ([]byte, bool, error) {
+	if c.rerr != nil {
+		return nil, false, c.rerr
+	}
 	if c.kind == framed {
 		m, err := c.fr.message()
 		return m, true, err
@@ -258,16 +290,46 @@ func (c *Conn) piece() ([]byte, bool, error) {
 	}
 	hdr := c.rbuf[0]
 	if fds := rights(c.oob[:oobn]); len(fds) > 0 || hdr == pieceFile {
+		if len(fds) > 1 || (len(fds) == 1 && (hdr != pieceFile || n != 1)) {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, false, c.broken(fmt.Errorf("a record of %d bytes with %d descriptors: the peer does not speak ipc's protocol", n, len(fds)))
+		}
 		c.file = fileOf(fds)
 		if c.file == nil {
-			return nil, false, errors.New("a file record without a file")
+			return nil, false, c.broken(errors.New("a file record without a file: the peer does not speak ipc's protocol"))
 		}
 		return nil, false, ErrFileNext
 	}
 	if hdr != pieceLast && hdr != pieceMore {
-		return nil, false, fmt.Errorf("bad record header %#x", hdr)
+		return nil, false, c.broken(fmt.Errorf("bad record header %#x: the peer does not speak ipc's protocol", hdr))
 	}
+	if !c.inMsg {
+		c.msgSize = 0
+	}
+	// Counted here, for Read and ReadMessage alike, before the piece is
+	// kept: maxPiece bounds what one piece can add.
+	if c.msgSize += n - 1; c.msgSize > c.max {
+		return nil, false, c.tooLarge(c.msgSize, "at least ")
+	}
+	c.inMsg = hdr == pieceMore
 	return c.rbuf[1:n:n], hdr == pieceLast, nil
+}
+
+// broken makes err the error of every read from now on: the peer broke the
+// protocol, and what it sends next cannot be trusted to begin a message.
+// Called with rmu held.
+func (c *Conn) broken(err error) error {
+	c.rerr = err
+	c.fr.closeFiles() // no read will reach their markers now
+	return err
+}
+
+// tooLarge breaks the connection's reads for a message of size bytes, more
+// than the Config allows.
+func (c *Conn) tooLarge(size int, atLeast string) error {
+	return c.broken(fmt.Errorf("%w: a message of %s%d bytes, more than %d", ErrMessageTooLarge, atLeast, size, c.max))
 }
 
 // recvmsg reads into b, and descriptors into oob, on the runtime poller,
@@ -289,7 +351,7 @@ func (c *Conn) recvmsg(b, oob []byte) (n, oobn int, err error) {
 		for _, fd := range rights(oob[:oobn]) {
 			unix.Close(fd)
 		}
-		return 0, 0, fmt.Errorf("a record or its descriptors did not fit (flags %#x): the peer does not speak ipc's protocol", flags)
+		return 0, 0, c.broken(fmt.Errorf("a record or its descriptors did not fit (flags %#x): the peer does not speak ipc's protocol", flags))
 	}
 	return n, oobn, err
 }
@@ -356,20 +418,32 @@ func (c *Conn) WriteMessage(b []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.torn {
+		return c.opError("write", c.tornError())
+	}
+	if len(b) > c.max {
+		return c.opError("write", fmt.Errorf("%w: a message of %d bytes, more than %d", ErrMessageTooLarge, len(b), c.max))
+	}
 	if c.kind == framed {
 		if uint64(len(b)) > maxFramed {
-			return c.opError("write", fmt.Errorf("message of %d bytes exceeds the %d-byte limit", len(b), uint64(maxFramed)))
+			return c.opError("write", fmt.Errorf("%w: a message of %d bytes exceeds the framing's %d-byte limit", ErrMessageTooLarge, len(b), uint64(maxFramed)))
 		}
 		var hdr [4]byte
 		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
 		bufs := net.Buffers{hdr[:], b}
-		_, err := bufs.WriteTo(c.uc)
+		n, err := bufs.WriteTo(c.uc)
+		if err != nil && n > 0 {
+			// The peer has a length it will wait out: no message can
+			// follow. (Zero-padding it would hand over a message never
+			// sent.)
+			c.torn = true
+		}
 		return c.opError("write", err)
 	}
 	if c.wbuf == nil {
 		c.wbuf = make([]byte, 1+maxPiece)
 	}
-	for {
+	for sent := false; ; sent = true {
 		// One record, header and piece: a copy costs less than the
 		// iovecs of a sendmsg with two buffers.
 		n := copy(c.wbuf[1:], b)
@@ -377,8 +451,12 @@ func (c *Conn) WriteMessage(b []byte) error {
 		if n < len(b) {
 			c.wbuf[0] = pieceMore
 		}
-		// A write(2) to a SOCK_SEQPACKET socket sends one record.
+		// A write(2) to a SOCK_SEQPACKET socket sends one record, whole
+		// or not at all.
 		if _, err := c.uc.Write(c.wbuf[:1+n]); err != nil {
+			// After a piece saying more follow, the next message's
+			// pieces would be read as this one's rest.
+			c.torn = sent
 			return c.opError("write", err)
 		}
 		b = b[n:]
@@ -405,6 +483,9 @@ func (c *Conn) WriteMessage(b []byte) error {
 func (c *Conn) SendFile(f *os.File) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.torn {
+		return c.opError("sendfile", c.tornError())
+	}
 	return c.opError("sendfile", control(f, func(fd int) error {
 		oob := unix.UnixRights(fd)
 		switch c.kind {
@@ -431,6 +512,9 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 	}
 	if c.pend != nil || !c.last {
 		return nil, c.opError("receivefile", ErrNoFile)
+	}
+	if c.rerr != nil && c.kind != stream {
+		return nil, c.opError("receivefile", c.rerr)
 	}
 	switch c.kind {
 	case framed:
@@ -474,8 +558,18 @@ func (c *Conn) CloseWrite() error {
 	return c.opError("close", c.uc.CloseWrite())
 }
 
+// tornError is the error of a message write once one has stopped part-way:
+// net.ErrClosed after Close, ErrMessageTorn before.
+func (c *Conn) tornError() error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	return ErrMessageTorn
+}
+
 // Close closes the connection; a file received but not taken is closed too.
 func (c *Conn) Close() error {
+	c.closed.Store(true)
 	err := c.uc.Close()
 	c.rmu.Lock()
 	if c.file != nil {
@@ -513,6 +607,12 @@ type frameReader struct {
 	buf []byte // read but not yet parsed: buf[r:w]
 	r   int
 	fds []int // received, waiting for their markers, in order
+
+	// A message whose body is being read, kept when a deadline ends a read
+	// in its middle so that the next read goes on with it.
+	body bool
+	msg  []byte // its bytes so far
+	size int    // its length
 }
 
 // fill reads more bytes, and any descriptors with them.
@@ -533,6 +633,9 @@ func (f *frameReader) fill() error {
 		return err
 	}
 	f.fds = append(f.fds, rights(oob[:oobn])...)
+	if len(f.fds) > maxHeldFiles {
+		return f.c.broken(fmt.Errorf("more than %d descriptors sent ahead of their files: the peer does not speak ipc's protocol", maxHeldFiles))
+	}
 	if n == 0 {
 		return io.EOF
 	}
@@ -563,46 +666,67 @@ func (f *frameReader) header() (uint32, error) {
 	return binary.BigEndian.Uint32(f.buf[f.r:]), nil
 }
 
-// message reads the next message. A file marker is not consumed: it fails
-// with ErrFileNext and stays for file.
+// message reads the next message, or the rest of one that an error ended
+// part-way. A file marker is not consumed: it fails with ErrFileNext and
+// stays for file.
 func (f *frameReader) message() ([]byte, error) {
-	size, err := f.header()
-	if err != nil {
-		return nil, err
-	}
-	if size == fileMarker {
-		return nil, ErrFileNext
-	}
-	f.r += 4
-	// The message grows as its bytes come, so that a length the peer
-	// announces costs nothing until it is sent.
-	msg := make([]byte, 0, min(int(size), maxPiece))
-	n := min(len(f.buf)-f.r, int(size))
-	msg = append(msg, f.buf[f.r:f.r+n]...)
-	f.r += n
-	for len(msg) < int(size) {
-		if len(msg) == cap(msg) {
-			msg = append(msg, make([]byte, min(cap(msg), int(size)-len(msg)))...)[:len(msg)]
-		}
-		// Straight into the message: a long one does not pass through
-		// the buffer.
-		oob := make([]byte, unix.CmsgSpace(4*4))
-		k, oobn, err := f.c.recvmsg(msg[len(msg):min(cap(msg), int(size))], oob)
+	if !f.body {
+		size, err := f.header()
 		if err != nil {
 			return nil, err
 		}
-		f.fds = append(f.fds, rights(oob[:oobn])...)
+		if size == fileMarker {
+			return nil, ErrFileNext
+		}
+		// Compared before it becomes an int, which on 32-bit systems
+		// cannot hold every length.
+		if uint64(size) > uint64(f.c.max) {
+			return nil, f.c.tooLarge(int(min(uint64(size), math.MaxInt32)), "")
+		}
+		f.r += 4
+		f.body, f.size = true, int(size)
+		// The message grows as its bytes come, so that a length the
+		// peer announces costs nothing until it is sent.
+		f.msg = make([]byte, 0, min(f.size, maxPiece))
+		n := min(len(f.buf)-f.r, f.size)
+		f.msg = append(f.msg, f.buf[f.r:f.r+n]...)
+		f.r += n
+	}
+	for len(f.msg) < f.size {
+		if len(f.msg) == cap(f.msg) {
+			f.msg = append(f.msg, make([]byte, min(cap(f.msg), f.size-len(f.msg)))...)[:len(f.msg)]
+		}
+		// Straight into the message: a long one does not pass through
+		// the buffer. It asks for no more than the message's rest, so
+		// the next frame's marker and its descriptor are never read
+		// here: a descriptor that comes is the peer's doing.
+		c := f.c
+		k, oobn, err := c.recvmsg(f.msg[len(f.msg):min(cap(f.msg), f.size)], c.oob)
+		if err != nil {
+			return nil, err
+		}
+		if fds := rights(c.oob[:oobn]); len(fds) > 0 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, c.broken(errors.New("descriptors with a message's bytes: the peer does not speak ipc's protocol"))
+		}
 		if k == 0 {
 			return nil, io.ErrUnexpectedEOF
 		}
-		msg = msg[:len(msg)+k]
+		f.msg = f.msg[:len(f.msg)+k]
 	}
-	return msg, nil
+	m := f.msg
+	f.body, f.msg = false, nil
+	return m, nil
 }
 
 // file reads the next frame, which must be a file marker, and returns its
 // file. Data that comes instead is left unread.
 func (f *frameReader) file() (*os.File, error) {
+	if f.body {
+		return nil, ErrNoFile
+	}
 	size, err := f.header()
 	if err != nil {
 		return nil, err
@@ -612,7 +736,7 @@ func (f *frameReader) file() (*os.File, error) {
 	}
 	f.r += 4
 	if len(f.fds) == 0 {
-		return nil, errors.New("a file marker without a file")
+		return nil, f.c.broken(errors.New("a file marker without a file: the peer does not speak ipc's protocol"))
 	}
 	fd := f.fds[0]
 	f.fds = f.fds[1:]

@@ -4,6 +4,7 @@ package ipc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,4 +99,42 @@ func ExampleConfig_messages() {
 	// "one"
 	// ""
 	// "three"
+}
+
+// MaxMessageSize bounds what a peer can make this side hold: a longer
+// message fails the read, and that connection's reads after it, with
+// ErrMessageTooLarge.
+func ExampleConfig_maxMessageSize() {
+	server := ipc.Config{MessageMode: true, MaxMessageSize: 1 << 10}
+	name := "example-max-" + strconv.Itoa(os.Getpid())
+	l, err := server.Listen(name)
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	done := make(chan error)
+	go func() {
+		c, err := l.AcceptIPC()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		m, _ := c.ReadMessage()
+		fmt.Println("read", len(m), "bytes")
+		_, err = c.ReadMessage()
+		done <- err
+	}()
+	client := ipc.Config{MessageMode: true, MaxMessageSize: 1 << 20} // more than the server takes
+	c, err := client.Dial(context.Background(), name)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.WriteMessage(make([]byte, 1<<10))
+	go c.WriteMessage(make([]byte, 1<<10+1)) // the server may not read all of it
+	fmt.Println(errors.Is(<-done, ipc.ErrMessageTooLarge))
+	// Output:
+	// read 1024 bytes
+	// true
 }

@@ -22,8 +22,13 @@ import (
 // format says: each target checks the Conn against a model of the format
 // written out here.
 
+// fuzzMax is the MaxMessageSize of the fuzzed Conns: small, so that the
+// fuzzer reaches it.
+const fuzzMax = 300
+
 // rawPeer returns a Conn of kind k on one end of a socket pair and the
 // other end's descriptor, which the test writes raw bytes or records to.
+// Its messages may be fuzzMax bytes long.
 func rawPeer(t testing.TB, k kind) (*Conn, int) {
 	t.Helper()
 	typ := syscall.SOCK_STREAM
@@ -43,7 +48,7 @@ func rawPeer(t testing.TB, k kind) (*Conn, int) {
 		syscall.Close(fds[1])
 		t.Fatal(err)
 	}
-	c, err := newConn(fc.(*net.UnixConn), k, Addr{k.net(), "fuzzed"}, false)
+	c, err := newConn(fc.(*net.UnixConn), k, Addr{k.net(), "fuzzed"}, false, fuzzMax)
 	if err != nil {
 		fc.Close()
 		syscall.Close(fds[1])
@@ -188,7 +193,9 @@ func check(t *testing.T, what string, got, want []item) {
 }
 
 // framedModel reads the framing of macOS and FreeBSD: a 4-byte big-endian
-// length and that many bytes; the length fileMarker stands for a file.
+// length and that many bytes; the length fileMarker stands for a file,
+// which must come with a descriptor: without one (the fuzzer sends none)
+// the Conn's reads fail from then on, as they do at a length over fuzzMax.
 func framedModel(data []byte) []item {
 	var items []item
 	for {
@@ -201,9 +208,9 @@ func framedModel(data []byte) []item {
 		size := binary.BigEndian.Uint32(data)
 		switch {
 		case size == fileMarker:
-			items = append(items, item{file: true})
-			data = data[4:]
-			continue
+			return append(items, item{file: true}, item{err: errOther})
+		case size > fuzzMax:
+			return append(items, item{err: ErrMessageTooLarge})
 		case uint64(len(data)-4) < uint64(size):
 			return append(items, item{err: io.ErrUnexpectedEOF})
 		}
@@ -214,8 +221,10 @@ func framedModel(data []byte) []item {
 
 // FuzzFramedRead writes any bytes to a Conn that reads the framing, and
 // reads them with ReadMessage and with Read. A length announced but not
-// sent costs only what arrives: the largest length followed by nothing is
-// io.ErrUnexpectedEOF, not a 4 GiB allocation.
+// sent costs only what arrives: a length up to MaxMessageSize followed by
+// nothing is io.ErrUnexpectedEOF, not an allocation of that length; a
+// larger one is ErrMessageTooLarge (and was a panic on 32-bit systems for
+// lengths of 2 GiB and more: the target runs with GOARCH=386 too).
 func FuzzFramedRead(f *testing.F) {
 	frame := func(msgs ...string) []byte {
 		var b []byte
@@ -231,6 +240,9 @@ func FuzzFramedRead(f *testing.F) {
 	f.Add(append(frame("a"), 0xff, 0xff, 0xff, 0xfe))                                   // the largest length, then nothing
 	f.Add(append(frame("a"), append([]byte{0xff, 0xff, 0xff, 0xff}, frame("b")...)...)) // a file marker, no file
 	f.Add(append(frame("a"), 0, 0, 0, 9, 'p', 'a', 'r', 't'))
+	f.Add(append(frame("a"), 0x80, 0, 0, 0, 'x'))                             // 2 GiB: int on 32-bit cannot hold it
+	f.Add(append(frame("a", string(make([]byte, fuzzMax))), frame("b")...))   // the largest message allowed
+	f.Add(append(frame("a", string(make([]byte, fuzzMax+1))), frame("b")...)) // one byte more
 	// Found by the fuzzer: Read skipped the empty message but kept it
 	// pending, so ReceiveFile at the marker after it said data came next,
 	// for ever (TestReadEmptyMessageThenFile, fuzz_messages_test.go).
@@ -253,26 +265,37 @@ func FuzzFramedRead(f *testing.F) {
 // byte, pieceMore or pieceLast, then a piece of the message; a record of
 // no bytes, or none at all, is the end of the stream. A file record without
 // a descriptor, another header, or a record longer than a piece and its
-// header is an error of the Conn's own.
-func packetModel(records [][]byte) []item {
+// header is an error of the Conn's own; a message longer than fuzzMax is
+// ErrMessageTooLarge, met at the record that makes it so. With pieces, it
+// reads as Read does, which returns a message's pieces as they come: a
+// message cut short still gave its first pieces, and its end is plain
+// io.EOF.
+func packetModel(records [][]byte, pieces bool) []item {
 	var items []item
 	var msg []byte
 	started := false
+	size := 0
 	for _, r := range records {
 		switch {
 		case len(r) == 0:
-			return append(items, item{err: eof(started)})
+			return append(items, item{err: eof(started && !pieces)})
 		case len(r) > 1+maxPiece, r[0] != pieceLast && r[0] != pieceMore:
 			return append(items, item{err: errOther})
 		}
+		if size += len(r) - 1; size > fuzzMax {
+			return append(items, item{err: ErrMessageTooLarge})
+		}
 		msg = append(msg, r[1:]...)
 		started = true
-		if r[0] == pieceLast {
+		if r[0] == pieceLast || pieces {
 			items = append(items, item{msg: append([]byte{}, msg...)})
-			msg, started = nil, false
+			msg = nil
+		}
+		if r[0] == pieceLast {
+			started, size = false, 0
 		}
 	}
-	return append(items, item{err: eof(started)})
+	return append(items, item{err: eof(started && !pieces)})
 }
 
 func eof(midMessage bool) error {
@@ -318,36 +341,23 @@ func FuzzPacketRead(f *testing.F) {
 	f.Add(join(rec(pieceLast, "a"), rec(pieceFile, ""), rec(pieceLast, "b"))) // a file record, no file
 	f.Add(join(rec(pieceLast, "a"), rec(7, "bad header")))
 	f.Add(join(rec(pieceMore, "a"), []byte{255, pieceLast}))
+	long := string(make([]byte, 150))
+	f.Add(join(rec(pieceMore, long), rec(pieceLast, long), rec(pieceLast, "b")))             // the largest message allowed
+	f.Add(join(rec(pieceMore, long), rec(pieceMore, long), rec(pieceLast, "x"), rec(0, ""))) // one byte more
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if !seqpacket {
 			t.Skip("message mode uses SOCK_SEQPACKET on Linux only")
 		}
 		rs := records(data)
-		want := packetModel(rs)
+		want := packetModel(rs, false)
 		for _, bw := range []bool{false, true} {
 			c, peer := rawPeer(t, packet)
 			send(peer, rs)
 			w := want
 			if bw {
-				// Read returns pieces as they come: a message cut
-				// short still gave its first pieces, and its end is
-				// plain io.EOF.
-				w = bytewise(packetModel(append(completed(rs), nil)))
+				w = bytewise(packetModel(rs, true))
 			}
 			check(t, fmt.Sprintf("packet, bytewise %v", bw), readItems(t, c, bw, len(data)), w)
 		}
 	})
-}
-
-// completed turns every piece into a message's last, as Read, which does
-// not wait for a message's end, sees them.
-func completed(rs [][]byte) [][]byte {
-	out := make([][]byte, len(rs))
-	for i, r := range rs {
-		out[i] = r
-		if len(r) > 0 && len(r) <= 1+maxPiece && r[0] == pieceMore {
-			out[i] = append([]byte{pieceLast}, r[1:]...)
-		}
-	}
-	return out
 }

@@ -41,11 +41,19 @@ func isReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
+// osChildren play the child roles of one Unix OS's tests.
+var osChildren []func(args []string) (int, bool)
+
 // platformChild plays the Unix-only child roles:
 //   - "unprivileged SOCKET SECRET": checks it cannot open SECRET itself,
 //     dials SOCKET (a server of another user), receives a file and sends
 //     back what it reads from it as one message.
 func platformChild(args []string) (int, bool) {
+	for _, child := range osChildren {
+		if code, ok := child(args); ok {
+			return code, true
+		}
+	}
 	if args[0] != "unprivileged" {
 		return 0, false
 	}

@@ -54,5 +54,15 @@ func TestRemoteRefused(t *testing.T) {
 	}
 }
 
-// platformChild plays no Windows-only child roles.
-func platformChild([]string) (int, bool) { return 0, false }
+// osChildren play the Windows-only child roles.
+var osChildren []func(args []string) (int, bool)
+
+// platformChild plays the Windows-only child roles.
+func platformChild(args []string) (int, bool) {
+	for _, child := range osChildren {
+		if code, ok := child(args); ok {
+			return code, true
+		}
+	}
+	return 0, false
+}

@@ -38,8 +38,14 @@ type Config struct {
 	// group read and write (namedpipe.ClientAccess), not the right to create
 	// instances. The peer check admits members of the group. A short name's
 	// socket lies in the user's private directory, which no one else can
-	// reach: with AllowGroup, give a path. Security: every member may
-	// connect; narrow it with Authorize.
+	// reach: with AllowGroup, give a path (see Listen for where a socket may
+	// live). Security: every member may connect; narrow it with Authorize.
+	// On Dial, a server of another user that only the group admits is
+	// accepted on Unix only if the socket's directory is that user's or
+	// root's and no one else may write to it: else any member could have
+	// put its own socket there while the real server was down. On Windows
+	// the pipe namespace has no such place, and any member could have made
+	// the pipe: pin the server with Authorize (its UserID).
 	AllowGroup string
 
 	// AllowOtherUsers admits every local user: socket mode 0666 on Unix, a
@@ -57,17 +63,59 @@ type Config struct {
 	// AllowOtherUsers and decide here.
 	Authorize func(Credentials) error
 
+	// MaxMessageSize bounds the messages this side reads, in message mode:
+	// a message longer fails ReadMessage and Read with an error wrapping
+	// ErrMessageTooLarge, before more than the bound is held in memory,
+	// and the connection's reads fail from then on (the peer does not
+	// keep to the bound agreed, and what it sends next cannot be told from
+	// the rest of that message); other connections go on. WriteMessage
+	// refuses a longer message alike, before it sends anything, so that a
+	// peer with the same Config never sees one. It is the same on every
+	// OS. Default (0): DefaultMaxMessageSize. A negative value is an
+	// ErrInvalidConfig. Security: without a bound one peer could make
+	// this process hold as much memory as it cares to send.
+	MaxMessageSize int
+
 	// WaitForServer makes Dial wait, until its context ends, for a name that
 	// no server listens on yet, instead of failing at once with an error
 	// matching fs.ErrNotExist.
 	WaitForServer bool
 }
 
+// DefaultMaxMessageSize is the bound on a message's size when
+// Config.MaxMessageSize is 0: 16 MiB, as a server holding one message per
+// connection can afford for many, and more than the 4 MiB that gRPC
+// accepts by default (tokio-util's length-delimited codec takes 8 MiB,
+// sd-bus 128 MiB).
+const DefaultMaxMessageSize = 16 << 20
+
+// maxMessage is the Config's bound on a message's size.
+func (c *Config) maxMessage() int {
+	if c.MaxMessageSize == 0 {
+		return DefaultMaxMessageSize
+	}
+	return c.MaxMessageSize
+}
+
+// checkLimits fails a Config whose bounds cannot be used.
+func (c *Config) checkLimits() error {
+	if c.MaxMessageSize < 0 {
+		return fmt.Errorf("%w: negative MaxMessageSize %d", ErrInvalidConfig, c.MaxMessageSize)
+	}
+	return nil
+}
+
 // Credentials identify the process on the other end of a connection.
 type Credentials struct {
 	// PID is the peer's process ID: SO_PEERCRED (Linux), LOCAL_PEERPID
 	// (macOS), the xucred's (FreeBSD 13 and later; else 0), or the pipe's
-	// client or server process ID (Windows).
+	// client or server process ID (Windows). It is the ID the process had
+	// when it connected: once that process has exited, another may have
+	// it, so it names the peer only while the connection is open and the
+	// peer has not passed its end on. Do not open the process by it to
+	// decide who the peer is: UserID and GroupIDs, read from the kernel
+	// for this connection, say that. (Linux 6.5's SO_PEERPIDFD, a
+	// descriptor of the process itself, is not used yet.)
 	PID int
 	// UserID is the peer's user: the uid in decimal on Unix, the SID string
 	// on Windows (the client's token, or the pipe owner for a server).
@@ -129,14 +177,20 @@ type identity struct {
 	group string // the ID of Config.AllowGroup, "" if none
 }
 
-// admit applies the built-in check, then Authorize, to a peer.
-func (c *Config) admit(peer Credentials, self identity) error {
+// admit applies the built-in check, then Authorize, to a peer. byGroup,
+// if not nil, further checks a peer that only its group admits.
+func (c *Config) admit(peer Credentials, self identity, byGroup func(Credentials) error) error {
 	ok := c.AllowOtherUsers || peer.UserID == self.user
 	if !ok && self.group != "" {
 		for _, g := range peer.GroupIDs {
 			if g == self.group {
 				ok = true
 				break
+			}
+		}
+		if ok && byGroup != nil {
+			if err := byGroup(peer); err != nil {
+				return &PeerError{Peer: peer, Err: err}
 			}
 		}
 	}
@@ -217,6 +271,17 @@ var (
 	// ErrNoFile is wrapped by ReceiveFile's error when data comes next.
 	ErrNoFile = errors.New("data comes next, not a file")
 )
+
+// ErrMessageTooLarge is wrapped by the error of a read that met a message
+// longer than Config.MaxMessageSize, and of a WriteMessage of one.
+var ErrMessageTooLarge = errors.New("message larger than MaxMessageSize")
+
+// ErrMessageTorn is wrapped by the error of a message write on a connection
+// where an earlier one stopped part-way (a deadline or Close ended it after
+// some of the message was sent): the peer holds the start of a message that
+// will never end, and a new one would be read as its rest. Close the
+// connection.
+var ErrMessageTorn = errors.New("an earlier message write stopped part-way: the connection's messages are out of step")
 
 // ErrInvalidConfig is wrapped by the error of a Config that cannot be used
 // as it is, or with that name.

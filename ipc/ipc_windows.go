@@ -9,10 +9,13 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/ipcname"
 	"github.com/conduit-ipc/conduit/internal/winsec"
@@ -107,6 +110,9 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	if c.Backlog < 0 {
 		return fail(fmt.Errorf("%w: negative Backlog %d", ErrInvalidConfig, c.Backlog))
 	}
+	if err := c.checkLimits(); err != nil {
+		return fail(err)
+	}
 	self, err := c.windowsIdentity()
 	if err != nil {
 		return fail(err)
@@ -149,11 +155,12 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := newConn(pc, l.addr, l.cfg.MessageMode)
-		c.peer, err = clientCredentials(pc, c.created)
+		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage())
+		c.peer, c.push, err = clientCredentials(pc, c.created)
+		c.pushKnown = true
 		if err == nil {
 			c.peer = peerOf(c.peer)
-			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
+			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
 		if err != nil {
 			pc.Close()
@@ -189,6 +196,9 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: Addr{"pipe", path}, Err: err}
 	}
+	if err := c.checkLimits(); err != nil {
+		return fail(name, err)
+	}
 	self, err := c.windowsIdentity()
 	if err != nil {
 		return fail(name, err)
@@ -204,11 +214,11 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		return fail(name, err)
 	}
 	addr := Addr{"pipe", pc.RemoteAddr().String()}
-	cn := newConn(pc, addr, c.MessageMode)
+	cn := newConn(pc, addr, c.MessageMode, c.maxMessage())
 	cn.peer, err = serverCredentials(pc)
 	if err == nil {
 		cn.peer = peerOf(cn.peer)
-		err = c.admit(cn.credentials(c.Authorize != nil), self)
+		err = c.admit(cn.credentials(c.Authorize != nil), self, nil)
 	}
 	if err != nil {
 		pc.Close()
@@ -225,12 +235,16 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 // read from the client's process, which must be older than accepted, when
 // the connection was accepted, and the pipe still connected after it was
 // opened: a process that took the PID of a client that left is refused.
-func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (Credentials, error) {
+// (The client connected before it was accepted, so a process made in
+// between passes that check: namedpipe does not say when a client
+// connected, which would close the gap.) push is nil if the token says the
+// client could have put handles in this process (mayPush).
+func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials, push error, err error) {
 	pid, err := pc.ClientProcessID()
 	if err != nil {
-		return Credentials{}, err
+		return Credentials{}, nil, err
 	}
-	cred := Credentials{PID: int(pid)}
+	cred = Credentials{PID: int(pid)}
 	// On a goroutine of its own: should the thread fail to get its token
 	// back after impersonating, Impersonate leaves that goroutine locked to
 	// it, and the thread ends with the goroutine instead of serving others
@@ -243,35 +257,135 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (Credentials, err
 				return err
 			}
 			defer t.Close()
-			return fromToken(t, &cred)
+			if err := fromToken(t, &cred); err != nil {
+				return err
+			}
+			push = mayPush(t, cred.UserID)
+			return nil
 		})
 	}()
 	if err = <-done; err == nil {
-		return cred, nil
+		return cred, push, nil
 	}
 	proc, perr := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 	if perr != nil {
-		return cred, fmt.Errorf("identifying the client: %w (and opening its process: %w)", err, perr)
+		return cred, nil, fmt.Errorf("identifying the client: %w (and opening its process: %w)", err, perr)
 	}
 	defer windows.CloseHandle(proc)
 	var t windows.Token
 	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &t); err != nil {
-		return cred, fmt.Errorf("identifying the client: %w", err)
+		return cred, nil, fmt.Errorf("identifying the client: %w", err)
 	}
 	defer t.Close()
 	if err := fromToken(t, &cred); err != nil {
-		return cred, err
+		return cred, nil, err
 	}
+	push = mayPush(t, cred.UserID)
 	// The client's process is older than its connection; one that took
 	// the PID after the client left is not.
 	if err := olderThan(proc, accepted); err != nil {
-		return cred, err
+		return cred, nil, err
 	}
 	if info, err := pc.Info(); err != nil || info.State != namedpipe.StateConnected {
-		return cred, fmt.Errorf("the client left while it was identified: %w", net.ErrClosed)
+		return cred, nil, fmt.Errorf("the client left while it was identified: %w", net.ErrClosed)
 	}
-	return cred, nil
+	return cred, push, nil
 }
+
+// mayPush says whether the owner of token t, of user SID user, could have
+// put a handle into this process, and so whether a handle value it sends
+// names a handle it gave this process rather than one of this process's
+// own: only a process that can open this one with PROCESS_DUP_HANDLE can
+// (SendFile). It must be this user or LocalSystem, not less than this
+// process in integrity, and not in an AppContainer: the same user at medium
+// integrity cannot open an elevated process of its (UAC's mandatory label
+// on processes: no write up, and PROCESS_DUP_HANDLE is a write), and an
+// AppContainer's token is checked against its package's SIDs, which this
+// process's DACL does not grant. Where something cannot be read, the answer
+// is no. Not checked: a restricted token (CreateRestrictedToken) at the
+// same integrity, which may or may not pass this process's DACL (Wine 8
+// answers neither TokenRestrictedSids nor IsTokenRestricted).
+func mayPush(t windows.Token, user string) error {
+	me, err := winsec.CurrentUser()
+	if err != nil {
+		return err
+	}
+	if user != me && user != localSystem {
+		return fmt.Errorf("%w: user %s cannot open this process", fs.ErrPermission, user)
+	}
+	self, err := selfIntegrity()
+	if err != nil {
+		return err
+	}
+	il, err := integrity(t)
+	if err != nil {
+		return fmt.Errorf("%w: reading the peer's integrity level: %w", fs.ErrPermission, err)
+	}
+	container, err := isAppContainer(t)
+	if err != nil {
+		return fmt.Errorf("%w: reading whether the peer runs in an AppContainer: %w", fs.ErrPermission, err)
+	}
+	return pushVerdict(user, il, self, container)
+}
+
+// pushVerdict is mayPush's rule, once the token has been read: a peer of
+// user (this user's, or LocalSystem: checked before) at integrity il, this
+// process at self.
+func pushVerdict(user string, il, self uint32, container bool) error {
+	switch {
+	case il < self:
+		return fmt.Errorf("%w: the peer (user %s) runs at integrity level %#x, below this process's %#x, and cannot open it", fs.ErrPermission, user, il, self)
+	case container:
+		return fmt.Errorf("%w: the peer (user %s) runs in an AppContainer and cannot open this process", fs.ErrPermission, user)
+	}
+	return nil
+}
+
+// integrity returns the integrity level of token t: the last subauthority
+// of its mandatory label (SECURITY_MANDATORY_MEDIUM_RID and the like,
+// winnt.h).
+func integrity(t windows.Token) (uint32, error) {
+	var n uint32
+	windows.GetTokenInformation(t, windows.TokenIntegrityLevel, nil, 0, &n)
+	if n < uint32(unsafe.Sizeof(windows.Tokenmandatorylabel{})) {
+		return 0, windows.ERROR_INSUFFICIENT_BUFFER
+	}
+	buf := make([]byte, n)
+	if err := windows.GetTokenInformation(t, windows.TokenIntegrityLevel, &buf[0], n, &n); err != nil {
+		return 0, err
+	}
+	label := (*windows.Tokenmandatorylabel)(unsafe.Pointer(&buf[0]))
+	// The level from the SID's string, S-1-16-<level>: x/sys's
+	// SubAuthority returns a pointer that checkptr refuses for a SID in Go
+	// memory.
+	sid := label.Label.Sid.String()
+	i := strings.LastIndexByte(sid, '-')
+	level, err := strconv.ParseUint(sid[i+1:], 10, 32)
+	if i < 0 || err != nil || !strings.HasPrefix(sid, "S-1-16-") {
+		return 0, fmt.Errorf("a mandatory label %q without a level", sid)
+	}
+	return uint32(level), nil
+}
+
+// tokenIsAppContainer is TOKEN_INFORMATION_CLASS's TokenIsAppContainer
+// (winnt.h; x/sys names the classes up to TokenLogonSid, 28).
+const tokenIsAppContainer = 29
+
+// isAppContainer reports whether token t is an AppContainer's. Windows
+// before 8 has no such class: no token is then.
+func isAppContainer(t windows.Token) (bool, error) {
+	var v, n uint32
+	err := windows.GetTokenInformation(t, tokenIsAppContainer, (*byte)(unsafe.Pointer(&v)), 4, &n)
+	if err == windows.ERROR_INVALID_PARAMETER || err == windows.ERROR_INVALID_FUNCTION {
+		return false, nil
+	}
+	return v != 0, err
+}
+
+// selfIntegrity is this process's integrity level, read once.
+var selfIntegrity = sync.OnceValues(func() (uint32, error) {
+	return integrity(windows.GetCurrentProcessToken())
+})
 
 // fromToken fills cred's user and enabled groups from a token.
 func fromToken(t windows.Token, cred *Credentials) error {
@@ -334,16 +448,20 @@ func rawControl(sc syscall.Conn, fn func(h windows.Handle) error) error {
 // returns one.
 //
 // Message mode's wire format: each pipe message starts with one byte,
-// msgData for a message (the rest is its payload, maybe empty) or msgFile
-// for a file (the rest is the handle's value in the receiving process, 8
-// bytes, little-endian); a pipe message of no bytes at all is the end of
-// the stream, which CloseWrite sends. So an empty message is not the end of
-// the stream, and data can never pass for a file.
+// msgData for a message (then the payload's length, 4 bytes, little-endian,
+// and the payload, maybe empty) or msgFile for a file (then the handle's
+// value in the receiving process, 8 bytes, little-endian); a pipe message
+// of no bytes at all is the end of the stream, which CloseWrite sends. So
+// an empty message is not the end of the stream, and data can never pass
+// for a file. A peer that breaks these rules, or sends a message longer
+// than Config.MaxMessageSize, fails the read that meets it and every read
+// after.
 type Conn struct {
 	pc      *namedpipe.Conn
 	addr    Addr
 	message bool
 	created time.Time // when the connection was made: its peer's process is older
+	max     int       // Config.MaxMessageSize, resolved
 
 	credMu sync.Mutex // guards peer: reads may hold rmu for long
 	peer   Credentials
@@ -351,19 +469,41 @@ type Conn struct {
 	rmu  sync.Mutex
 	pend []byte         // message mode: the unread rest of a message
 	file windows.Handle // a file that came where data was read, 0 if none
+	rerr error          // message mode: the peer broke the protocol: every read fails so
+	rbuf []byte         // message mode: a pipe message's first bytes
+	// A message whose payload is being read, kept when a deadline ends a
+	// read in its middle so that the next read goes on with it.
+	body bool
+	msg  []byte // its payload so far
+	size int    // its length
+	// Whether the peer could have put handles in this process (mayPush):
+	// read when the connection was accepted, or, for a server, when its
+	// first file comes.
+	pushKnown bool
+	push      error
 
-	wmu     sync.Mutex
-	wbuf    []byte // message mode: the header and a message's payload
-	wclosed bool   // message mode: CloseWrite has sent the end of the stream
+	wmu      sync.Mutex
+	wbuf     []byte // message mode: the header and a message's payload
+	wclosed  bool   // message mode: CloseWrite has sent the end of the stream
+	torn     bool   // message mode: a message write failed part-way (ErrMessageTorn)
+	closed   atomic.Bool
+	deadline atomic.Pointer[time.Time] // the write deadline, as set
 }
 
+// Message mode's headers: the type byte, and for msgData the payload's
+// length, little-endian, so that a reader knows where a message ends
+// whatever its reads return, and refuses one over its bound before reading
+// it.
 const (
 	msgData = 0
 	msgFile = 2
+
+	dataHeader = 5 // msgData and the length
+	fileSize   = 9 // msgFile and the handle
 )
 
-func newConn(pc *namedpipe.Conn, addr Addr, message bool) *Conn {
-	return &Conn{pc: pc, addr: addr, message: message, created: time.Now()}
+func newConn(pc *namedpipe.Conn, addr Addr, message bool, max int) *Conn {
+	return &Conn{pc: pc, addr: addr, message: message, created: time.Now(), max: max}
 }
 
 func (c *Conn) credentials(withName bool) Credentials {
@@ -428,29 +568,91 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// next reads the next message; a file is kept for ReceiveFile and reported
-// as ErrFileNext. Called with rmu held.
+// next reads the next message, or the rest of one that an error ended
+// part-way; a file is kept for ReceiveFile and reported as ErrFileNext.
+// Called with rmu held.
+//
+// It reads with namedpipe's Read, which returns bytes of one pipe message
+// at a time (a message-mode ReadFile stops at the message's end, or when
+// the buffer is full, ERROR_MORE_DATA): the header's length says how much
+// more belongs to the message, and a read that ends short of it met the
+// pipe message's end.
 func (c *Conn) next() ([]byte, error) {
 	if c.file != 0 {
 		return nil, c.opError("read", ErrFileNext)
 	}
-	m, err := c.pc.ReadMessage()
-	if err != nil {
-		return nil, err
+	if c.rerr != nil {
+		return nil, c.opError("read", c.rerr)
 	}
-	switch {
-	case len(m) == 0:
-		return nil, io.EOF // the peer's CloseWrite
-	case m[0] == msgData:
-		return m[1:], nil
-	case m[0] == msgFile && len(m) == 9:
-		if err := c.trustPush(); err != nil {
-			return nil, c.opError("read", err)
+	if !c.body {
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, 4096)
 		}
-		c.file = windows.Handle(binary.LittleEndian.Uint64(m[1:]))
-		return nil, c.opError("read", ErrFileNext)
+		n, err := c.pc.Read(c.rbuf)
+		if err != nil {
+			return nil, err // io.EOF: the peer's CloseWrite, or its end
+		}
+		m := c.rbuf[:n]
+		switch {
+		case m[0] == msgFile && n == fileSize:
+			if err := c.trustPush(); err != nil {
+				return nil, c.opError("read", c.broken(err))
+			}
+			c.file = windows.Handle(binary.LittleEndian.Uint64(m[1:]))
+			return nil, c.opError("read", ErrFileNext)
+		case m[0] != msgData || n < dataHeader:
+			return nil, c.opError("read", c.broken(fmt.Errorf("a message with header %#x, %d bytes: the peer does not speak ipc's protocol", m[0], n)))
+		}
+		// Compared before it becomes an int, which on 32-bit Windows
+		// cannot hold every length.
+		size := binary.LittleEndian.Uint32(m[1:])
+		if uint64(size) > uint64(c.max) {
+			return nil, c.opError("read", c.broken(fmt.Errorf("%w: a message of %d bytes, more than %d", ErrMessageTooLarge, size, c.max)))
+		}
+		got := m[dataHeader:]
+		if len(got) > int(size) || (n < len(c.rbuf) && len(got) < int(size)) {
+			return nil, c.opError("read", c.broken(fmt.Errorf("a message of %d bytes that says it has %d: the peer does not speak ipc's protocol", len(got), size)))
+		}
+		// The message grows as its bytes come, so that a length the peer
+		// announces costs nothing until it is sent.
+		c.body, c.size = true, int(size)
+		c.msg = append(make([]byte, 0, min(c.size, 64<<10)), got...)
 	}
-	return nil, c.opError("read", fmt.Errorf("a message with header %#x: the peer does not speak ipc's protocol", m[0]))
+	for len(c.msg) < c.size {
+		if len(c.msg) == cap(c.msg) {
+			c.msg = append(c.msg, make([]byte, min(cap(c.msg), c.size-len(c.msg)))...)[:len(c.msg)]
+		}
+		if testHookMidMessage != nil {
+			testHookMidMessage(c)
+		}
+		want := min(cap(c.msg), c.size) - len(c.msg)
+		k, err := c.pc.Read(c.msg[len(c.msg) : len(c.msg)+want])
+		c.msg = c.msg[:len(c.msg)+k]
+		if err == io.EOF {
+			return nil, c.opError("read", c.broken(io.ErrUnexpectedEOF))
+		}
+		if err != nil {
+			return nil, err // a deadline, say: the next read goes on from here
+		}
+		if k < want && len(c.msg) < c.size {
+			return nil, c.opError("read", c.broken(fmt.Errorf("a message of %d bytes that says it has %d: the peer does not speak ipc's protocol", len(c.msg), c.size)))
+		}
+	}
+	m := c.msg
+	c.body, c.msg = false, nil
+	return m, nil
+}
+
+// testHookMidMessage, when set, runs before each read of a message's rest.
+var testHookMidMessage func(*Conn)
+
+// broken makes err the error of every read from now on: the peer broke the
+// protocol, and what it sends next cannot be trusted to begin a message.
+// Called with rmu held.
+func (c *Conn) broken(err error) error {
+	c.rerr = err
+	c.body, c.msg = false, nil
+	return err
 }
 
 // ReadMessage reads one whole message, of any length, empty ones included
@@ -504,13 +706,41 @@ func (c *Conn) writeLocked(header byte, b []byte) error {
 	if c.wclosed {
 		return c.opError("write", errWriteClosed)
 	}
-	if cap(c.wbuf) < 1+len(b) {
-		c.wbuf = make([]byte, 1+len(b))
+	if c.torn {
+		return c.opError("write", c.tornError())
 	}
-	m := c.wbuf[:1+len(b)]
+	if header == msgData && len(b) > c.max {
+		return c.opError("write", fmt.Errorf("%w: a message of %d bytes, more than %d", ErrMessageTooLarge, len(b), c.max))
+	}
+	if d := c.deadline.Load(); d != nil && !d.IsZero() && !time.Now().Before(*d) {
+		// Past its deadline before it began: nothing was sent, and the
+		// connection stays as it was (net.Conn's contract).
+		return c.opError("write", os.ErrDeadlineExceeded)
+	}
+	n := 1 + len(b)
+	if header == msgData {
+		n += 4
+	}
+	if cap(c.wbuf) < n {
+		c.wbuf = make([]byte, n)
+	}
+	m := c.wbuf[:n]
 	m[0] = header
-	copy(m[1:], b)
+	if header == msgData {
+		binary.LittleEndian.PutUint32(m[1:], uint32(len(b)))
+		copy(m[dataHeader:], b)
+	} else {
+		copy(m[1:], b)
+	}
 	err := c.pc.WriteMessage(m)
+	if err != nil {
+		// Whether a write that a deadline or Close cancelled had been
+		// read in part is not documented (nor whether the reader then
+		// gets the rest of it): no message may follow it. A deadline that
+		// passes between the check above and the write makes this
+		// connection refuse a write that could have gone: the safe side.
+		c.torn = true
+	}
 	if cap(c.wbuf) > 1<<20 {
 		c.wbuf = nil // keep no large buffer for the next small message
 	}
@@ -544,21 +774,52 @@ func (c *Conn) CloseWrite() error {
 
 var errWriteClosed = errors.New("write after CloseWrite")
 
+// tornError is the error of a message write once one has failed part-way:
+// net.ErrClosed after Close, ErrMessageTorn before.
+func (c *Conn) tornError() error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	return ErrMessageTorn
+}
+
 // trustPush checks that the peer may hand this process handles: a handle
 // value comes from the peer, and only a peer that can open this process
-// (the same user, or LocalSystem) could have put a handle there; from any
-// other, the value may name one of this process's own handles.
+// could have put a handle there (mayPush); from any other, the value may
+// name one of this process's own handles. A client's token is read when
+// it is accepted; a server's when its first file comes, from its process,
+// which must be the one that was the server when the connection was made
+// (peerProcess). Called with rmu held.
 func (c *Conn) trustPush() error {
-	me, err := winsec.CurrentUser()
+	if !c.pushKnown {
+		c.push = c.serverMayPush()
+		c.pushKnown = true
+	}
+	if c.push != nil {
+		// Only fields set when the connection was made: PeerCredentials
+		// may be filling in the user's name meanwhile.
+		return fmt.Errorf("a file from user %s (PID %d) is refused: %w", c.peer.UserID, c.peer.PID, c.push)
+	}
+	return nil
+}
+
+// serverMayPush reads mayPush's answer for this client connection's server.
+func (c *Conn) serverMayPush() error {
+	proc, err := c.peerProcess(0)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", fs.ErrPermission, err)
 	}
-	if c.peer.UserID == me || c.peer.UserID == localSystem {
-		return nil
+	defer windows.CloseHandle(proc)
+	var t windows.Token
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &t); err != nil {
+		return fmt.Errorf("%w: reading the server's token: %w", fs.ErrPermission, err)
 	}
-	// Only fields set when the connection was made: PeerCredentials may
-	// be filling in the user's name meanwhile.
-	return fmt.Errorf("%w: a file from user %s (PID %d), who cannot open this process, is refused", fs.ErrPermission, c.peer.UserID, c.peer.PID)
+	defer t.Close()
+	u, err := t.GetTokenUser()
+	if err != nil {
+		return fmt.Errorf("%w: reading the server's user: %w", fs.ErrPermission, err)
+	}
+	return mayPush(t, u.User.Sid.String())
 }
 
 // errFilesNeedMessages is the error of SendFile and ReceiveFile on a byte
@@ -696,6 +957,7 @@ func (c *Conn) ReceiveFile() (*os.File, error) {
 // and this side never took, already in the pipe, are closed first, unless a
 // read is in progress (Close ends it).
 func (c *Conn) Close() error {
+	c.closed.Store(true)
 	if c.rmu.TryLock() {
 		if c.message {
 			c.closeUntaken()
@@ -713,22 +975,42 @@ func (c *Conn) Close() error {
 }
 
 // closeUntaken reads the messages already waiting, without waiting for
-// more, and closes the files among them. Called with rmu held.
+// more, and closes the files among them. It holds no message: a data
+// message's payload is read into a small buffer and dropped, the rest of
+// one being read included, so that its bytes are never taken for a file.
+// Called with rmu held.
 func (c *Conn) closeUntaken() {
-	if c.trustPush() != nil {
-		return // this peer's files were refused: no handles of ours
+	if c.rerr != nil || c.trustPush() != nil {
+		return // out of step, or this peer's files were refused: no handles of ours
+	}
+	var buf [4096]byte
+	skip := 0 // payload bytes of a data message still to read
+	if c.body {
+		skip = c.size - len(c.msg)
 	}
 	for range 1024 {
 		p, err := c.pc.Peek()
 		if err != nil || p.Available == 0 {
-			return
+			return // nothing waits: a read would
 		}
-		m, err := c.pc.ReadMessage()
-		if err != nil {
-			return
+		if skip > 0 {
+			n, err := c.pc.Read(buf[:min(skip, len(buf))])
+			if err != nil || n == 0 {
+				return
+			}
+			skip -= n
+			continue
 		}
-		if len(m) == 9 && m[0] == msgFile {
-			windows.CloseHandle(windows.Handle(binary.LittleEndian.Uint64(m[1:])))
+		n, err := c.pc.Read(buf[:])
+		switch {
+		case err != nil || n == 0:
+			return
+		case buf[0] == msgFile && n == fileSize:
+			windows.CloseHandle(windows.Handle(binary.LittleEndian.Uint64(buf[1:])))
+		case buf[0] == msgData && n >= dataHeader:
+			skip = int(binary.LittleEndian.Uint32(buf[1:])) - (n - dataHeader)
+		default:
+			return // not ipc's: where its messages begin is unknown
 		}
 	}
 }
@@ -740,13 +1022,19 @@ func (c *Conn) LocalAddr() net.Addr { return c.addr }
 func (c *Conn) RemoteAddr() net.Addr { return c.addr }
 
 // SetDeadline sets the read and write deadlines (net.Conn).
-func (c *Conn) SetDeadline(t time.Time) error { return c.pc.SetDeadline(t) }
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.deadline.Store(&t)
+	return c.pc.SetDeadline(t)
+}
 
 // SetReadDeadline sets the read deadline (net.Conn).
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.pc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the write deadline (net.Conn).
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.pc.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.deadline.Store(&t)
+	return c.pc.SetWriteDeadline(t)
+}
 
 // SyscallConn returns a raw connection to the pipe's handle
 // (namedpipe.Conn.SyscallConn).

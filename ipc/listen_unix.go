@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +72,8 @@ type Listener struct {
 	ln   *net.UnixListener
 	addr Addr
 	lock *os.File // held while listening: see Listen
+	dir  *dirFD   // the socket's directory
+	base string   // the socket's name in dir
 	id   fileID   // the socket file this listener made
 
 	closeOnce sync.Once
@@ -79,23 +83,40 @@ type Listener struct {
 // fileID identifies a file by device and inode.
 type fileID struct{ dev, ino uint64 }
 
-func idOf(fi fs.FileInfo) fileID {
-	st := fi.Sys().(*syscall.Stat_t)
-	return fileID{uint64(st.Dev), uint64(st.Ino)}
-}
-
 // Listen creates the socket and listens on it.
+//
+// Where a socket may live: in a directory that no other user can change
+// under it, that is one owned by this user or root and writable by no one
+// else, or one with the sticky bit (as /tmp has), where others may add names
+// but not rename or remove this user's. Listen refuses any other directory
+// (a setgid group directory such as root:shared 2770 included) with an
+// error matching fs.ErrPermission: there another user could rename the
+// socket away and put their own in its place for clients to find. The
+// directories above it are the caller's to choose: Listen works through a
+// descriptor of the socket's directory, and an ancestor that another user
+// can rename lets that user choose which directory that is. For a socket
+// that a group should reach (AllowGroup), a directory owned by the server's
+// user and readable by the group, such as /run/myapp of mode 0750 and group
+// myapp, is the place; in a sticky directory anyone may take the name first.
 //
 // The name's lock file (the socket's path plus ".lock", mode 0600, left in
 // place) is held with flock while the listener lives: a second Listen of the
 // name, in this process or another, fails with an error matching fs.ErrExist,
-// and two servers starting at once cannot both win. A socket file left by a
-// server that died (nothing accepts on it) is removed first; a live one, or
-// a file that is not a socket, is left alone and Listen fails with
-// fs.ErrExist. The socket is made under a temporary name, given its mode
-// (0600, or as AllowGroup and AllowOtherUsers say) and group, and renamed into
-// place, so it is never reachable with wider access. Close removes it if it
-// is still the one this listener made.
+// and two servers starting at once cannot both win. A lock file that is not
+// a regular file of this user's with one link (another user's, a symbolic or
+// a hard link) is never opened through, and fails Listen with fs.ErrExist. A
+// socket file of this user's left by a server that died (nothing accepts on
+// it) is removed first; a live one, another user's, or a file that is not a
+// socket, is left alone and Listen fails with fs.ErrExist.
+//
+// The socket is made in a new directory of mode 0700 beside its path, where
+// no one else can reach it, given its mode (0600, or as AllowGroup and
+// AllowOtherUsers say), group and backlog there, and then linked into place,
+// failing rather than replacing whatever took the path meanwhile: it is
+// never reachable with wider access or half made. Every step after the
+// directory is opened works relative to a descriptor of it or of the
+// socket's directory, never through a path another user could swap for a
+// link. Close removes the socket if it is still the one this listener made.
 //
 // Errors are *net.OpError.
 func (c *Config) Listen(name string) (*Listener, error) {
@@ -105,6 +126,9 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	}
 	if c.Backlog < 0 {
 		return fail(name, fmt.Errorf("%w: negative Backlog %d", ErrInvalidConfig, c.Backlog))
+	}
+	if err := c.checkLimits(); err != nil {
+		return fail(name, err)
 	}
 	euid := os.Geteuid()
 	path, private, err := socketPathAs(name, euid)
@@ -121,115 +145,300 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(path, err)
 	}
-	mode := os.FileMode(0o600)
+	mode := uint32(0o600)
 	switch {
 	case c.AllowOtherUsers:
 		mode = 0o666
 	case c.AllowGroup != "":
 		mode = 0o660
 	}
-	lock, err := lockName(path, euid)
+	d, err := openDir(filepath.Dir(path), euid)
 	if err != nil {
 		return fail(path, err)
 	}
-	l, err := c.listen(path, k, mode, gid)
+	base := filepath.Base(path)
+	lock, err := lockName(d, base, euid)
+	if err != nil {
+		d.Close()
+		return fail(path, err)
+	}
+	l, err := c.listen(d, base, path, k, mode, gid, euid)
 	if err != nil {
 		lock.Close()
+		d.Close()
 		return fail(path, err)
 	}
-	l.lock, l.self = lock, self
+	l.lock, l.dir, l.self = lock, d, self
 	return l, nil
 }
 
-// lockName takes the lock file beside path, without waiting. It follows no
-// symbolic link and takes only a regular file of this user's: in a
-// directory others may write to, a link planted there must not make this
-// process create or lock a file elsewhere.
-func lockName(path string, euid int) (*os.File, error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+// dirFD is an open directory that names are made and removed relative to.
+type dirFD struct {
+	fd   int
+	path string // for errors and for paths that must go through it
+}
+
+func (d *dirFD) Close() error { return unix.Close(d.fd) }
+
+// openDir opens the directory a socket goes in and checks that no other
+// user can change its names (see Listen): owned by euid or root, and
+// writable by no one else unless sticky.
+func openDir(path string, euid int) (*dirFD, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || int(fi.Sys().(*syscall.Stat_t).Uid) != euid {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	var why string
+	switch {
+	case int(st.Uid) != euid && st.Uid != 0:
+		why = fmt.Sprintf("owned by uid %d, who could replace the socket", st.Uid)
+	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
+		why = fmt.Sprintf("mode %#o: others may write to it without the sticky bit, and could replace the socket", st.Mode&0o7777)
+	}
+	if why != "" {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "listen", Path: path, Err: fmt.Errorf("%w: the socket's directory is %s; see Listen for where a socket may live", fs.ErrPermission, why)}
+	}
+	return &dirFD{fd: fd, path: path}, nil
+}
+
+// statAt is fstatat of name in d, following no link.
+func (d *dirFD) statAt(name string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return st, err
+}
+
+// lockName takes the lock file of base in d, without waiting. It follows no
+// link and takes only a regular file of this user's with one link: in a
+// directory others may add names to, a link planted there must not make
+// this process create, lock or change a file elsewhere.
+func lockName(d *dirFD, base string, euid int) (*os.File, error) {
+	name := base + ".lock"
+	path := filepath.Join(d.path, name)
+	// O_NONBLOCK: a FIFO planted there must not hold the open up.
+	fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
+	if err != nil {
+		if st, serr := d.statAt(name); serr == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return nil, fmt.Errorf("%s is a symbolic link, not this user's lock: the name is taken: %w", path, fs.ErrExist)
+			}
+			if int(st.Uid) != euid {
+				return nil, fmt.Errorf("%s belongs to uid %d: the name is taken: %w", path, st.Uid, fs.ErrExist)
+			}
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s.lock is not a regular file of this user's: %w", path, fs.ErrPermission)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != euid || st.Nlink != 1 {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file of this user's with one link (mode %#o, uid %d, %d links): the name is taken: %w", path, st.Mode, st.Uid, st.Nlink, fs.ErrExist)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
 			return nil, fmt.Errorf("another server listens on this name: %w", fs.ErrExist)
 		}
-		return nil, &os.PathError{Op: "flock", Path: path + ".lock", Err: err}
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
 	}
 	return f, nil
 }
 
-// listen makes the socket at path, with the lock held.
-func (c *Config) listen(path string, k kind, mode os.FileMode, gid int) (*Listener, error) {
-	if err := clearStale(path, k); err != nil {
+// tempPrefix begins the names of the directories that Listen makes the
+// socket of base in: "." + base + ".ipc-", then tempDigits hex digits.
+func tempPrefix(base string) string { return "." + base + ".ipc-" }
+
+const tempDigits = 8
+
+// listen makes the socket base in d, with the lock held.
+func (c *Config) listen(d *dirFD, base, path string, k kind, mode uint32, gid, euid int) (*Listener, error) {
+	if err := clearStale(d, base, k, euid); err != nil {
 		return nil, err
 	}
-	// The socket is made in a directory of its own, mode 0700, beside its
-	// place: there nobody can reach it, swap it for a link before chmod
-	// follows it, or connect before it has its mode. Then it is renamed
-	// into place. A path too long for that binds in place, with the umask's
-	// mode until chmod (the peer check still refuses other users).
-	tmp := path
-	if dir, err := os.MkdirTemp(filepath.Dir(path), ".ipc-"); err == nil {
-		defer os.Remove(dir)
-		if t := filepath.Join(dir, "s"); len(t) <= maxSocketPath {
-			tmp = t
-		}
-	}
-	ln, err := net.ListenUnix(k.net(), &net.UnixAddr{Name: tmp, Net: k.net()})
+	clearTemps(d, base, euid)
+	tmp, err := makeTemp(d, base, euid)
 	if err != nil {
 		return nil, err
 	}
+	defer tmp.removeFrom(d)
+	// Bound through the temporary directory's descriptor where the OS has
+	// a way (Linux: /proc/self/fd), else by its path, which no other user
+	// can change (openDir, makeTemp): either way only "s" in it is
+	// touched from now on, relative to the descriptor.
+	bindPath := tmpSocketPath(tmp)
+	inPlace := len(bindPath) > maxSocketPath
+	if inPlace {
+		// A path too long for the detour binds in place, in a directory
+		// no one else can change, with mode 0600 at most where the kernel
+		// honours a mode set before bind (Linux) and the umask's until
+		// the chmod elsewhere (the peer check still refuses others).
+		bindPath = path
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error { return controlRaw(rc, preBind) }}
+	ln0, err := lc.Listen(context.Background(), k.net(), bindPath)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err // it names the temporary path
+		}
+		return nil, err
+	}
+	ln := ln0.(*net.UnixListener)
 	ln.SetUnlinkOnClose(false) // Close removes the socket itself, if still ours
+	at, name := tmp, "s"
+	if inPlace {
+		at, name = d, base
+	}
 	fail := func(err error) (*Listener, error) {
 		ln.Close()
-		os.Remove(tmp)
+		unix.Unlinkat(at.fd, name, 0)
 		return nil, err
-	}
-	if err := os.Chmod(tmp, mode); err != nil {
-		return fail(err)
-	}
-	if gid >= 0 {
-		if err := os.Lchown(tmp, -1, gid); err != nil {
-			return fail(err)
-		}
-	}
-	if tmp != path {
-		if err := os.Rename(tmp, path); err != nil {
-			return fail(err)
-		}
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fail(err)
 	}
 	if c.Backlog > 0 {
 		if err := control(ln, func(fd int) error { return unix.Listen(fd, c.Backlog) }); err != nil {
+			return fail(os.NewSyscallError("listen", err))
+		}
+	}
+	if gid >= 0 {
+		if err := unix.Fchownat(at.fd, name, -1, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fail(&os.PathError{Op: "chown", Path: path, Err: err})
+		}
+	}
+	// No AT_SYMLINK_NOFOLLOW: Linux refuses it before 6.6. Nothing but
+	// this process can have put a link at name (see above).
+	if err := unix.Fchmodat(at.fd, name, mode, 0); err != nil {
+		return fail(&os.PathError{Op: "chmod", Path: path, Err: err})
+	}
+	st, err := at.statAt(name)
+	if err != nil {
+		return fail(&os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fail(&os.PathError{Op: "listen", Path: path, Err: fmt.Errorf("the socket made is not there: %w", fs.ErrPermission)})
+	}
+	if testHookBeforeRename != nil {
+		testHookBeforeRename()
+	}
+	if !inPlace {
+		if err := renameNoReplace(tmp.fd, "s", d.fd, base); err != nil {
+			if err == unix.EEXIST {
+				err = fmt.Errorf("%s was taken while the socket was made: %w", path, fs.ErrExist)
+			} else {
+				err = &os.PathError{Op: "rename", Path: path, Err: err}
+			}
 			return fail(err)
 		}
 	}
-	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, id: idOf(fi)}, nil
+	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, base: base, id: fileID{uint64(st.Dev), uint64(st.Ino)}}, nil
 }
 
-// clearStale removes a socket file at path that no server accepts on. With
-// the lock held no ipc listener can be live, but another program may be.
-func clearStale(path string, k kind) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
+// testHookBeforeRename, when set, runs as Listen is about to move the
+// socket it made into place.
+var testHookBeforeRename func()
+
+// makeTemp makes and opens a new directory of mode 0700 in d for the socket
+// of base, and checks that what it opened is this user's and private.
+func makeTemp(d *dirFD, base string, euid int) (*dirFD, error) {
+	prefix := tempPrefix(base)
+	if len(prefix)+tempDigits > 255 {
+		prefix = ".ipc-" // NAME_MAX: a leftover of a crash is not cleared then
+	}
+	for range 100 {
+		name := fmt.Sprintf("%s%0*x", prefix, tempDigits, rand.Uint32())
+		err := unix.Mkdirat(d.fd, name, 0o700)
+		if err == unix.EEXIST {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(d.path, name), Err: err}
+		}
+		fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: filepath.Join(d.path, name), Err: err}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || int(st.Uid) != euid || st.Mode&0o077 != 0 {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "listen", Path: filepath.Join(d.path, name), Err: fmt.Errorf("%w: the directory made for the socket was replaced", fs.ErrPermission)}
+		}
+		return &dirFD{fd: fd, path: filepath.Join(d.path, name)}, nil
+	}
+	return nil, &os.PathError{Op: "mkdir", Path: d.path, Err: fs.ErrExist}
+}
+
+// removeFrom removes the temporary directory t from d, where it was made,
+// if the name still holds it, and closes it.
+func (t *dirFD) removeFrom(d *dirFD) {
+	var st unix.Stat_t
+	name := filepath.Base(t.path)
+	if unix.Fstat(t.fd, &st) == nil {
+		if now, err := d.statAt(name); err == nil && now.Ino == st.Ino && now.Dev == st.Dev {
+			unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+		}
+	}
+	t.Close()
+}
+
+// clearTemps removes the temporary directories of base that a Listen which
+// died between making and renaming its socket left in d: with the name's
+// lock held no Listen of base can be making one.
+func clearTemps(d *dirFD, base string, euid int) {
+	prefix := tempPrefix(base)
+	dup, err := unix.Dup(d.fd)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(dup), d.path)
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || len(rest) != tempDigits || strings.Trim(rest, "0123456789abcdef") != "" {
+			continue
+		}
+		fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && int(st.Uid) == euid {
+			unix.Unlinkat(fd, "s", 0)
+			unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR)
+		}
+		unix.Close(fd)
+	}
+}
+
+// clearStale removes a socket file of this user's at base in d that no
+// server accepts on. With the lock held no ipc listener can be live, but
+// another program may be. Another user's socket is not connected to: it is
+// not ours to remove, and its owner would learn who asked.
+func clearStale(d *dirFD, base string, k kind, euid int) error {
+	path := filepath.Join(d.path, base)
+	st, err := d.statAt(base)
+	if err == unix.ENOENT {
 		return nil
 	}
 	if err != nil {
-		return err
+		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if fi.Mode()&fs.ModeSocket == 0 {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
 		return fmt.Errorf("%s exists and is not a socket: %w", path, fs.ErrExist)
+	case int(st.Uid) != euid:
+		return fmt.Errorf("%s is a socket of uid %d: %w", path, st.Uid, fs.ErrExist)
 	}
-	conn, err := net.DialTimeout(k.net(), path, time.Second)
+	conn, err := net.DialTimeout(k.net(), dirPath(d, base), time.Second)
 	switch {
 	case err == nil:
 		conn.Close()
@@ -239,8 +448,34 @@ func clearStale(path string, k kind) error {
 		// ours to remove.
 		return fmt.Errorf("%s is in use (%w): %w", path, err, fs.ErrExist)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if again, err := d.statAt(base); err != nil || again.Ino != st.Ino || again.Dev != st.Dev {
+		return fmt.Errorf("%s changed while it was looked at: %w", path, fs.ErrExist)
+	}
+	if err := unix.Unlinkat(d.fd, base, 0); err != nil && err != unix.ENOENT {
+		return &os.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
+// serverPlace checks, for Dial, a server of another user that only
+// AllowGroup admits: the socket's directory must be the server's or root's,
+// and writable by no one else (not even with the sticky bit, which lets
+// anyone make a name that is free), so that no other member can have put
+// its own socket at the path. POSIX ACLs are not read: a directory that an
+// ACL opens to others passes.
+func serverPlace(path string, peer Credentials) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
 		return err
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	owner := strconv.FormatUint(uint64(st.Uid), 10)
+	switch {
+	case owner != peer.UserID && st.Uid != 0:
+		return fmt.Errorf("the server is admitted by group only, and its socket's directory %s is uid %s's, not its own or root's: any member could have put a socket there", dir, owner)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("the server is admitted by group only, and others may write to its socket's directory %s (mode %v): any member could have put a socket there", dir, fi.Mode().Perm())
 	}
 	return nil
 }
@@ -304,9 +539,9 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			}
 			return nil, &net.OpError{Op: "accept", Net: l.addr.Net, Addr: l.addr, Err: err}
 		}
-		c, err := newConn(uc, l.kind, l.addr, l.self.group != "")
+		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage())
 		if err == nil {
-			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self)
+			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
 		if err != nil {
 			uc.Close()
@@ -322,11 +557,12 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 func (l *Listener) Close() error {
 	err := net.ErrClosed
 	l.closeOnce.Do(func() {
-		if fi, serr := os.Lstat(l.addr.Path); serr == nil && idOf(fi) == l.id {
-			os.Remove(l.addr.Path)
+		if st, serr := l.dir.statAt(l.base); serr == nil && (fileID{uint64(st.Dev), uint64(st.Ino)}) == l.id {
+			unix.Unlinkat(l.dir.fd, l.base, 0)
 		}
 		err = l.ln.Close()
 		l.lock.Close() // and with it the flock
+		l.dir.Close()
 	})
 	if err != nil {
 		return &net.OpError{Op: "close", Net: l.addr.Net, Addr: l.addr, Err: err}
@@ -357,6 +593,9 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	if err != nil {
 		return fail(name, err)
 	}
+	if err := c.checkLimits(); err != nil {
+		return fail(path, err)
+	}
 	self, _, err := c.unixIdentity(euid)
 	if err != nil {
 		return fail(path, err)
@@ -374,9 +613,9 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		conn, err := net.DialUnix(k.net(), nil, raddr)
 		if err == nil {
-			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "")
+			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
 			if err == nil {
-				err = c.admit(cn.credentials(c.Authorize != nil), self)
+				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return serverPlace(path, peer) })
 			}
 			if err != nil {
 				conn.Close()
@@ -413,3 +652,13 @@ var (
 	_ net.Listener = (*Listener)(nil)
 	_ syscall.Conn = (*Listener)(nil)
 )
+
+// linkUnlink moves old in olddir to new in newdir by linking it there,
+// which fails with EEXIST rather than replace anything, and unlinking old.
+func linkUnlink(olddir int, old string, newdir int, new string) error {
+	if err := unix.Linkat(olddir, old, newdir, new, 0); err != nil {
+		return err
+	}
+	unix.Unlinkat(olddir, old, 0)
+	return nil
+}

@@ -1181,9 +1181,12 @@ func TestReliabilityCloseDuringOperation(t *testing.T) {
 				if i%2 == 1 {
 					c, peer = server, client
 				}
-				if strings.HasPrefix(o.name, "Write") && i%8 == 0 {
+				if strings.HasPrefix(o.name, "Write") && i%8 == 0 && !(windowsOS && o.message) {
 					// Fill the buffers first, so that the write below
-					// certainly blocks.
+					// certainly blocks. (A message pipe's write of 1 MiB
+					// waits for its reader anyway; and a message write
+					// that a deadline ends there leaves the Conn refusing
+					// message writes, ErrMessageTorn.)
 					c.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
 					for {
 						if _, err := c.Write(big[:64<<10]); err != nil {

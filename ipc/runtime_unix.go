@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,6 +38,12 @@ func socketPath(name string) (path string, private bool, err error) {
 func socketPathAs(name string, euid int) (path string, private bool, err error) {
 	if name == "" {
 		return "", false, fmt.Errorf("empty name: %w", fs.ErrInvalid)
+	}
+	if strings.HasPrefix(name, "@") {
+		// Linux (and package net) put a path beginning with @ in the
+		// abstract namespace, where a socket has no owner or mode and
+		// any user may take a name first. "./@name" is the file.
+		return "", false, fmt.Errorf("bad name %q: a path beginning with @ names an abstract socket, which has no file permissions (use ./%s for a file): %w", name, name, fs.ErrInvalid)
 	}
 	if strings.ContainsRune(name, '/') {
 		return name, false, nil
@@ -71,24 +78,81 @@ func RuntimeDir() (string, error) { return runtimeDirAs(os.Geteuid()) }
 // when it is set and private (checkPrivate), else conduit-<uid> under the
 // temporary directory, created with mode 0700 and checked on every use, so
 // that another user cannot have made it first, made it a symbolic link or
-// opened it up. euid is this process's effective uid.
+// opened it up. If another user has taken that name (a directory, file or
+// link of theirs: anyone may create names in /tmp), conduit-<uid> in the
+// user's ~/.cache (the home directory of the user database, so that every
+// process of the user agrees) serves instead, created and checked alike:
+// the squatter cannot make this user's Listen and Dial fail. euid is this
+// process's effective uid.
 func runtimeDirAs(euid int) (string, error) {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d, euid) == nil {
 		return d, nil
 	}
 	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(euid))
-	err := checkPrivate(d, euid)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	err := makePrivate(d, euid)
+	if errors.Is(err, errSquatted) {
+		home, herr := homeDirOf(euid)
+		if herr != nil {
+			return "", fmt.Errorf("%w (and no home directory to use instead: %w)", err, herr)
+		}
+		cache := filepath.Join(home, ".cache")
+		if err := os.Mkdir(cache, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return "", err
 		}
-		err = checkPrivate(d, euid) // made by us, or by whoever won the race
+		if err := checkOwn(cache, euid); err != nil {
+			return "", err
+		}
+		d = filepath.Join(cache, "conduit-"+strconv.Itoa(euid))
+		err = makePrivate(d, euid)
 	}
 	if err != nil {
 		return "", err
 	}
 	return d, nil
 }
+
+// homeDirOf returns the home directory that the user database gives uid.
+var homeDirOf = func(uid int) (string, error) {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(u.HomeDir) {
+		return "", fmt.Errorf("home directory %q of uid %d is not absolute", u.HomeDir, uid)
+	}
+	return u.HomeDir, nil
+}
+
+// makePrivate creates d with mode 0700 if it is not there, and checks it
+// with checkPrivate.
+func makePrivate(d string, euid int) error {
+	err := checkPrivate(d, euid)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		err = checkPrivate(d, euid) // made by us, or by whoever won the race
+	}
+	return err
+}
+
+// checkOwn checks that d is a directory of euid's that no one else may
+// write to.
+func checkOwn(d string, euid int) error {
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != euid || fi.Mode().Perm()&0o022 != 0 {
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: not a directory of this user's that only it may write to", errUnsafeDir)}
+	}
+	return nil
+}
+
+// errSquatted is wrapped by checkPrivate's error for a name another user
+// holds.
+var errSquatted = errors.New("another user's")
 
 // checkPrivate checks that d is a directory, not a symbolic link, owned by
 // euid, this process's user, with no access for group or others.
@@ -99,6 +163,8 @@ func checkPrivate(d string, euid int) error {
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
+	case ok && int(st.Uid) != euid:
+		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: %w, uid %d", errUnsafeDir, errSquatted, st.Uid)}
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: a symbolic link", errUnsafeDir)}
 	case !fi.IsDir():

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/conduit-ipc/conduit/ipc"
 )
 
 func init() {
@@ -26,8 +30,9 @@ one; where it has none (a byte-mode named pipe) that direction just stops, and
 the connection ends when the other direction does.
 
 Security: a bridge gives whoever can reach A what B gives. On Unix a unix: A
-is made as ipc does (mode 0600, this user's peers only); on Windows it is a
-plain socket file, which the directory's ACL guards. A tcp: A on loopback is
+is made as ipc does (mode 0600, this user's peers only), and a unix: B is
+dialed as ipc does (its server must run as this user); on Windows both are
+plain socket files, which the directory's ACL guards. A tcp: A on loopback is
 open to every local user and to web pages that rebind DNS: bridging a
 privileged pipe there (Docker's) hands it to all of them.
 
@@ -126,9 +131,27 @@ func (e endpoint) dial() (net.Conn, error) {
 	case "npipe":
 		return dialNpipe(e.addr)
 	case "unix":
-		return net.Dial("unix", e.addr)
+		return dialUnixEndpoint(e.addr)
 	}
 	return net.Dial("tcp", e.addr)
+}
+
+// dialUnixEndpoint dials a unix: B. On Unix it dials as ipc (and conduit
+// dial) does: the server must run as this user, or the dial fails with
+// ipc's PeerError, so that a socket another user put at the path never
+// gets what A's clients send. Windows' AF_UNIX sockets report no peer
+// credentials for ipc to check: there it is a plain dial, which the socket
+// file's ACL guards.
+func dialUnixEndpoint(path string) (net.Conn, error) {
+	if runtime.GOOS == "windows" {
+		return net.Dial("unix", path)
+	}
+	var cfg ipc.Config
+	c, err := cfg.Dial(context.Background(), path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
