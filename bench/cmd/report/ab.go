@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -36,14 +35,9 @@ func ab(args []string) int {
 	}
 	var runs []harness.Report
 	for _, p := range files {
-		b, err := os.ReadFile(p)
+		r, err := readReport(p)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		var r harness.Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", p, err)
 			return 1
 		}
 		runs = append(runs, r)

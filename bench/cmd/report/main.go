@@ -136,14 +136,9 @@ func render(args []string) int {
 		all.Meta["wine"] = *wine
 	}
 	for _, p := range fs.Args() {
-		b, err := os.ReadFile(p)
+		r, err := readReport(p)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		var r harness.Report
-		if err := json.Unmarshal(b, &r); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", p, err)
 			return 1
 		}
 		all.Workloads = append(all.Workloads, r.Workloads...)
@@ -267,4 +262,17 @@ func machine() map[string]string {
 		}
 	}
 	return m
+}
+
+// readReport reads a report that `report run` wrote.
+func readReport(path string) (harness.Report, error) {
+	var r harness.Report
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }
