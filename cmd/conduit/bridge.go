@@ -41,7 +41,7 @@ Examples:
 			fs.BoolVar(&keep, "keep-open", false, "serve many connections, at once, until interrupted")
 			fs.BoolVar(&remote, "allow-remote", false, "allow tcp: endpoints other than loopback (anyone on the network may then use them)")
 			fs.Var(&durationFlag{d: &timeout}, "timeout", "give up waiting for the first connection after this long (0: never)")
-			fs.BoolVar(&t.message, "message", false, "message mode: npipe: and unix: endpoints keep message boundaries (a message pipe; ipc's message framing on Unix), each message carried as one; stdio (-) is a line a message")
+			fs.BoolVar(&t.message, "message", false, "message mode: npipe: and unix: endpoints keep message boundaries (a message pipe; ipc's message framing on Unix), each message carried as one; on stdio (-) and tcp: a line is a message")
 			transferFlags(fs, &t, defaultLinger)
 			return func(args []string) error {
 				if t.sendOnly || t.recvOnly {
@@ -54,9 +54,6 @@ Examples:
 				b, err := parseEndpoint(args[1], remote)
 				if err != nil {
 					return err
-				}
-				if t.message && (a.kind == "tcp" || b.kind == "tcp") {
-					return usagef("bridge: --message: tcp: has no message boundaries")
 				}
 				a.message, b.message = t.message, t.message
 				return bridgeCmd(a, b, keep, timeout, t)

@@ -104,6 +104,9 @@ func dash(s string) string {
 func describeSocket(p string, bound map[string]string) socketEntry {
 	e := socketEntry{Path: p, Type: socketType(bound[p])}
 	e.Listening = listening(p, bound)
+	if e.Type == "" {
+		e.Type = socketType(ipcSocketType(p, bound))
+	}
 	if fi, err := os.Lstat(p); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			e.Owner = userName(int(st.Uid))
@@ -167,7 +170,8 @@ func listening(p string, bound map[string]string) *bool {
 }
 
 // boundSockets returns the paths of listening Unix sockets, with their
-// type, from /proc/net/unix (Linux); nil where there is no such file.
+// type, from /proc/net/unix (Linux); nil where there is no such file. Each
+// is also keyed by its path, a NUL and its inode.
 func boundSockets() map[string]string {
 	f, err := os.Open("/proc/net/unix")
 	if err != nil {
@@ -186,6 +190,7 @@ func boundSockets() map[string]string {
 		flags, err := strconv.ParseUint(fields[3], 16, 32)
 		if err == nil && flags&0x10000 != 0 { // __SO_ACCEPTCON: listening
 			m[fields[7]] = fields[4]
+			m[fields[7]+"\x00"+fields[6]] = fields[4] // with the inode, for ipcSocketType
 		}
 	}
 	return m
@@ -249,4 +254,38 @@ func rmOne(name string) error {
 		os.Remove(p + ".lock")
 	}
 	return nil
+}
+
+// ipcSocketType finds the type of the socket an ipc listener serves at p.
+// ipc binds it in a directory of its own beside p (.ipc-*/s) and renames
+// it into place, so /proc/net/unix names it by that first path; of the
+// sockets the lock's holder has open (/proc/PID/fd), the one listening
+// under such a name in p's directory is it. "" when that is not one.
+func ipcSocketType(p string, bound map[string]string) string {
+	pid := lockHolder(p + ".lock")
+	if pid <= 0 || bound == nil {
+		return ""
+	}
+	inodes := map[string]bool{}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if ino, ok := strings.CutPrefix(l, "socket:["); ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	found := ""
+	for key, typ := range bound {
+		path, ino, _ := strings.Cut(key, "\x00")
+		if ino == "" || !inodes[ino] {
+			continue
+		}
+		if m, _ := filepath.Match(filepath.Join(filepath.Dir(p), ".ipc-*", "s"), path); m {
+			if found != "" && found != typ {
+				return ""
+			}
+			found = typ
+		}
+	}
+	return found
 }

@@ -28,6 +28,18 @@ func TestMain(m *testing.M) {
 			os.Stdout.Write(bytes.ToUpper(b))
 			os.Exit(0)
 		}
+		if len(os.Args) > 1 && os.Args[1] == "__echo" {
+			// A child for --exec that answers each line at once, and
+			// ends when its input does.
+			r := bufio.NewReader(os.Stdin)
+			for {
+				line, err := r.ReadString('\n')
+				os.Stdout.WriteString(line)
+				if err != nil {
+					os.Exit(0)
+				}
+			}
+		}
 		if len(os.Args) > 1 && os.Args[1] == "__bye" {
 			// A child for --exec that says bye and leaves, reading
 			// nothing: the connection ends from the server's side.
@@ -397,9 +409,9 @@ func TestErrors(t *testing.T) {
 
 // ready waits until a server listens on n (a --keep-open one): a dial that
 // waits for the name, and leaves at once.
-func ready(t *testing.T, n string) {
+func ready(t *testing.T, n string, args ...string) {
 	t.Helper()
-	if _, stderr, code := runResult(t, conduit("dial", n, "--wait", "--timeout", "20s", "--close-on-eof"), nil); code != 0 {
+	if _, stderr, code := runResult(t, conduit(append([]string{"dial", n, "--wait", "--timeout", "20s", "--close-on-eof"}, args...)...), nil); code != 0 {
 		t.Fatalf("waiting for %s: exit %d: %s", n, code, stderr)
 	}
 }

@@ -159,7 +159,7 @@ func pipeFlags(fs *flag.FlagSet, o *pipeOptions, server bool) {
 	fs.Var(&durationFlag{d: &o.timeout}, "timeout", "give up waiting for the peer after this long (0: never)")
 	transferFlags(fs, &o.xfer, defaultLinger)
 	fs.BoolFunc("close-on-eof", "the same as -t 0: close once the peer has read all of stdin", func(string) error {
-		o.xfer.linger = 0
+		o.xfer.linger, o.xfer.lingerSet = 0, true
 		return nil
 	})
 	if server {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"time"
 )
@@ -76,7 +77,8 @@ func splice(a, b net.Conn, t transfer) error {
 }
 
 // copyConnToConn copies src to dst until src's end: message by message
-// when both keep boundaries and message is set, else bytes. A failed write
+// when both keep boundaries and message is set (a line a message where one
+// side is a byte endpoint, tcp:), else bytes. A failed write
 // is sendError's; a read that fails otherwise than by the peer's end is
 // readEnd's.
 func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
@@ -96,6 +98,36 @@ func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
 				return sendError(err)
 			}
 		}
+	}
+	if message && okS {
+		// Messages to a byte endpoint (tcp:): a line each.
+		for {
+			msg, err := ms.ReadMessage()
+			if err == nil && len(msg) == 0 && zeroIsEnd(src) {
+				return nil
+			}
+			if err != nil {
+				return readEnd(modeError(err))
+			}
+			onData(len(msg))
+			if _, err := dst.Write(append(msg, '\n')); err != nil {
+				return sendError(err)
+			}
+		}
+	}
+	if message && okD {
+		// A byte endpoint's lines, each a message.
+		return copyConn(dst, readerFunc(func(b []byte) (int, error) {
+			n, err := src.Read(b)
+			onData(n)
+			if err != nil && err != io.EOF {
+				if rerr := readEnd(err); rerr != nil {
+					return n, rerr
+				}
+				err = io.EOF
+			}
+			return n, err
+		}), true)
 	}
 	buf := make([]byte, 64<<10)
 	for {

@@ -22,8 +22,8 @@ type transfer struct {
 	// linger (-t): once stdin has ended on a connection that cannot pass
 	// the end on (a byte-mode named pipe), and the peer has read all of it,
 	// how long the peer may send nothing before conduit closes. Set
-	// explicitly, it also bounds how long stdin may give nothing once the
-	// peer's side has ended (socat's -t).
+	// explicitly, it applies after a half-close too, and bounds how long
+	// stdin may give nothing once the peer's side has ended (socat's -t).
 	linger    time.Duration
 	lingerSet bool
 	idle      time.Duration // -T: close (exit 1) when nothing moved either way for this long; 0: never
@@ -38,7 +38,7 @@ const defaultLinger = time.Second
 func transferFlags(fs *flag.FlagSet, t *transfer, linger time.Duration) {
 	t.linger = linger
 	lf := &durationFlag{d: &t.linger, set: &t.lingerSet}
-	fs.Var(lf, "t", "linger: once stdin has ended where the pipe cannot pass the end on (a byte-mode named pipe) and the peer has read it all, close after the peer has sent nothing for this long; set, it also bounds how long stdin may give nothing once the peer's side has ended (socat's -t)")
+	fs.Var(lf, "t", "linger: once stdin has ended where the pipe cannot pass the end on (a byte-mode named pipe) and the peer has read it all, close after the peer has sent nothing for this long; given, it applies after a half-close too, and bounds how long stdin may give nothing once the peer's side has ended (socat's -t)")
 	fs.Var(lf, "linger", "the same as -t")
 	idle := &durationFlag{d: &t.idle}
 	fs.Var(idle, "T", "idle timeout: when nothing has moved either way for this long, close and exit 1 (0: never; socat's -T)")
@@ -79,6 +79,13 @@ func (a *activity) onData() func(int)          { return func(int) { a.touch() } 
 func both(f, g func(int)) func(int)            { return func(n int) { f(n); g(n) } }
 func newActivity() *activity                   { a := new(activity); a.touch(); return a }
 func (a *activity) quiet(d time.Duration) bool { return a.since() >= d }
+
+// goneGrace is how long stdin is still read once the peer has closed
+// entirely: what it gives then cannot be sent, and the attempt fails the
+// transfer (exit 1). A peer that vanishes while stdin streams is so caught
+// even when the last write had fitted in the socket's buffer; a stdin that
+// has nothing more (a terminal, an idle pipe) ends the transfer cleanly.
+const goneGrace = 250 * time.Millisecond
 
 // errIdle is the error of a transfer that -T ended.
 type errIdle struct{ d time.Duration }
@@ -137,6 +144,7 @@ func netcat(c net.Conn, t transfer) (err error) {
 	}()
 	inEnded, outEnded := t.recvOnly, false
 	lingering := false
+	var goneAt time.Time // when the peer was seen to have closed entirely
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -149,9 +157,10 @@ func netcat(c net.Conn, t transfer) (err error) {
 			if t.sendOnly || outEnded {
 				return nil
 			}
-			if !r.halfClosed {
+			if !r.halfClosed || t.lingerSet {
 				// The peer has read everything, and cannot be told
 				// stdin ended: what it answers now, it answers soon.
+				// (Or -t was given: socat's closing phase.)
 				if t.linger == 0 {
 					return nil
 				}
@@ -166,9 +175,8 @@ func netcat(c net.Conn, t transfer) (err error) {
 			if inEnded {
 				return nil
 			}
-			if peerGone(c) {
-				early = true
-				return nil
+			if peerGone(c) && goneAt.IsZero() {
+				goneAt = time.Now()
 			}
 		case <-tick.C:
 			switch {
@@ -177,9 +185,16 @@ func netcat(c net.Conn, t transfer) (err error) {
 				return errIdle{t.idle}
 			case lingering && peer.quiet(t.linger):
 				return nil
-			case outEnded && !inEnded && (peerGone(c) || t.lingerSet && anyway.quiet(t.linger)):
+			case outEnded && !inEnded && t.lingerSet && anyway.quiet(t.linger):
 				early = true
 				return nil
+			case outEnded && !inEnded && !goneAt.IsZero() && time.Since(goneAt) >= goneGrace:
+				// stdin gave nothing to send in the grace: it had
+				// nothing more for this peer, or nothing yet.
+				early = true
+				return nil
+			case outEnded && !inEnded && goneAt.IsZero() && peerGone(c):
+				goneAt = time.Now()
 			}
 		}
 	}
