@@ -164,13 +164,14 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration, t transfer) erro
 		defer c.Close()
 		return netcat(c, t)
 	}
+	sig := watchSignals(keep)
+	defer sig.stop()
 	l, err := a.listen()
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	sig := watchSignals(l, keep)
-	defer sig.stop()
+	sig.attach(l)
 	if t.verbose || a.kind == "tcp" && strings.HasSuffix(a.addr, ":0") {
 		// The port the system chose is of no use unless it is said.
 		fmt.Fprintf(std.err, "conduit: listening on %s:%s\n", a.kind, l.Addr())

@@ -333,9 +333,12 @@ func TestItem7Cleanup(t *testing.T) {
 	} {
 		n := name()
 		path := socketPath(t, n)
-		srv := start(t, conduit(append([]string{"listen", n}, c.args...)...))
+		srv := start(t, conduit(append([]string{"listen", n, "-v"}, c.args...)...))
 		if c.args != nil {
 			ready(t, n)
+			// The server has closed ready's connection (-v says so):
+			// it has none open.
+			waitFor(t, func() bool { return strings.Contains(srv.stderr(), " complete") })
 		} else {
 			waitFor(t, func() bool { _, err := os.Stat(path); return err == nil })
 		}

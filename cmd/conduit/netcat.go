@@ -186,13 +186,14 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 	if err != nil {
 		return err
 	}
+	sig := watchSignals(keep)
+	defer sig.stop()
 	l, err := listenPipe(t, o)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	sig := watchSignals(l, keep)
-	defer sig.stop()
+	sig.attach(l)
 	if o.xfer.verbose {
 		logf("listening on %s", l.Addr())
 	}
