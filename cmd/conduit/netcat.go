@@ -32,7 +32,8 @@ const exitStatuses = `
 Exit status: 0 when the transfer is complete: stdin has ended and was all
 sent (the peer read it all, where the pipe can tell), and the peer's side has
 ended. 1, with one line on stderr, when it is not: the peer closed or was
-killed before it had all of stdin (broken pipe), the connection was reset,
+killed before it had all of stdin (broken pipe) or before stdin ended, the
+connection was reset,
 stdin had data left unsent, -T passed with nothing moving, no peer came
 within --timeout, an --exec command failed, or conduit was interrupted
 (SIGINT, SIGTERM; a --keep-open server with no connection open exits 0).
@@ -46,9 +47,10 @@ the peer's side to its end. A byte-mode named pipe (Windows) has no such
 mark: there conduit waits until the peer has read all of stdin, then closes
 once the peer has sent nothing for -t (default 1s; -t 0 closes at once). When
 the peer's side ends first, conduit goes on sending stdin while the peer can
-still read, until stdin ends; if the peer closed entirely, conduit stops (exit
-1 if stdin had data it could not send). -U receives only, and reads to the
-peer's end however slow; -u sends only; -T bounds any silence.`
+still read (it half-closed), until stdin ends; if the peer closed entirely
+before stdin ended, conduit exits 1 at once (with -t, an idle stdin counts as
+ended after -t). -U receives only, and reads to the peer's end however slow;
+-u sends only; -T bounds any silence.`
 
 func init() {
 	register(&command{
@@ -182,6 +184,7 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 	}
 	o.oneShot = !keep
 	o.xfer.message = o.message
+	o.xfer.keep = keep
 	t, err := resolveName(name)
 	if err != nil {
 		return err

@@ -109,10 +109,19 @@ func dialPipe(t target, o pipeOptions) (net.Conn, error) {
 // (WSAEAFNOSUPPORT: before Windows 10 1803, and under Wine).
 func unixSocketError(err error) error {
 	if errors.Is(err, windows.WSAEAFNOSUPPORT) {
-		return fmt.Errorf("unix: sockets (AF_UNIX) are not available on this system: Windows 10 1803 and later have them (%w)", err)
+		return noUnixSockets{err}
 	}
 	return err
 }
+
+// noUnixSockets says so in words; the raw "winapi error #10047" stays
+// the wrapped cause.
+type noUnixSockets struct{ err error }
+
+func (e noUnixSockets) Error() string {
+	return "unix: sockets (AF_UNIX) are not available on this system: Windows 10 1803 and later have them"
+}
+func (e noUnixSockets) Unwrap() error { return e.err }
 
 // shellCommandWindows runs command through cmd.exe (%ComSpec%, not one
 // found on PATH), the command line as it is: /s makes cmd.exe strip just

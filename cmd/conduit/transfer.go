@@ -28,6 +28,10 @@ type transfer struct {
 	lingerSet bool
 	idle      time.Duration // -T: close (exit 1) when nothing moved either way for this long; 0: never
 	verbose   bool
+	// keep: stdin outlives the connection (listen --keep-open): a peer
+	// that leaves before stdin ends ends its connection cleanly, and what
+	// stdin gives next goes to the next client.
+	keep bool
 }
 
 // defaultLinger is -t's default for listen and dial: long enough for a
@@ -80,12 +84,30 @@ func both(f, g func(int)) func(int)            { return func(n int) { f(n); g(n)
 func newActivity() *activity                   { a := new(activity); a.touch(); return a }
 func (a *activity) quiet(d time.Duration) bool { return a.since() >= d }
 
-// goneGrace is how long stdin is still read once the peer has closed
-// entirely: what it gives then cannot be sent, and the attempt fails the
-// transfer (exit 1). A peer that vanishes while stdin streams is so caught
-// even when the last write had fitted in the socket's buffer; a stdin that
-// has nothing more (a terminal, an idle pipe) ends the transfer cleanly.
-const goneGrace = 250 * time.Millisecond
+// errPeerClosed is the error of a transfer whose peer closed the
+// connection entirely while stdin was still open: whatever stdin gives
+// next cannot be sent, and a write that had fitted in the pipe's buffer
+// may never have been read. Only both ends ending is a clean end; -t
+// (socat's closing phase) lets an idle stdin count as ended.
+// peerClosed decides a transfer whose peer closed entirely before inc
+// reported the end of stdin: if stdin had in fact ended (its half-close or
+// flush is under way), that result decides; with --keep-open the
+// connection ends cleanly and stdin waits for the next; else it failed.
+func peerClosed(t transfer, early *bool, stdinEOF *atomic.Bool, inc <-chan inResult) error {
+	if stdinEOF.Load() {
+		if r := <-inc; r.err != nil && !isPeerGone(r.err) {
+			return r.err
+		}
+		return nil
+	}
+	*early = true
+	if t.keep {
+		return nil
+	}
+	return errPeerClosed
+}
+
+var errPeerClosed = errors.New("the peer closed the connection before the end of stdin (-t DURATION lets an idle stdin count as ended)")
 
 // errIdle is the error of a transfer that -T ended.
 type errIdle struct{ d time.Duration }
@@ -104,14 +126,15 @@ func (e errIdle) Error() string {
 // (FlushFileBuffers), then closes once the peer has sent nothing for the
 // linger time (-t). When the peer's side ends first, stdin goes on to the
 // peer while the peer can still read (it half-closed), until stdin ends;
-// if the peer has closed entirely, netcat stops, and fails if stdin had
-// given data that was not sent.
+// if the peer has closed entirely, netcat stops and fails: stdin had not
+// ended. With -t given, an idle stdin counts as ended after -t.
 func netcat(c net.Conn, t transfer) (err error) {
 	stop := make(chan struct{})
 	peer, anyway := newActivity(), newActivity()
 	outc := make(chan error, 1)
 	inc := make(chan inResult, 1)
 	var wg sync.WaitGroup
+	stdinEOF := new(atomic.Bool) // stdin has ended: its result is on its way
 	out := std.out
 	if t.sendOnly {
 		out = io.Discard
@@ -130,7 +153,7 @@ func netcat(c net.Conn, t transfer) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			inc <- sendStdin(c, stop, t.message, anyway.onData())
+			inc <- sendStdin(c, stop, t.message, anyway.onData(), stdinEOF)
 		}()
 	}
 	var early bool // stopped before stdin had ended: check what it left
@@ -144,7 +167,6 @@ func netcat(c net.Conn, t transfer) (err error) {
 	}()
 	inEnded, outEnded := t.recvOnly, false
 	lingering := false
-	var goneAt time.Time // when the peer was seen to have closed entirely
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -175,8 +197,8 @@ func netcat(c net.Conn, t transfer) (err error) {
 			if inEnded {
 				return nil
 			}
-			if peerGone(c) && goneAt.IsZero() {
-				goneAt = time.Now()
+			if !t.lingerSet && peerGone(c) {
+				return peerClosed(t, &early, stdinEOF, inc)
 			}
 		case <-tick.C:
 			switch {
@@ -188,13 +210,8 @@ func netcat(c net.Conn, t transfer) (err error) {
 			case outEnded && !inEnded && t.lingerSet && anyway.quiet(t.linger):
 				early = true
 				return nil
-			case outEnded && !inEnded && !goneAt.IsZero() && time.Since(goneAt) >= goneGrace:
-				// stdin gave nothing to send in the grace: it had
-				// nothing more for this peer, or nothing yet.
-				early = true
-				return nil
-			case outEnded && !inEnded && goneAt.IsZero() && peerGone(c):
-				goneAt = time.Now()
+			case outEnded && !inEnded && !t.lingerSet && peerGone(c):
+				return peerClosed(t, &early, stdinEOF, inc)
 			}
 		}
 	}
@@ -211,7 +228,7 @@ type inResult struct {
 // the pump. Empty lines are not sent as messages: on a named pipe a
 // zero-length message ends the stream (the convention of go-winio, Docker
 // and containerd), and conduit keeps one meaning for its input everywhere.
-func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int)) inResult {
+func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int), eof *atomic.Bool) inResult {
 	in := stdinPump.reader(stop)
 	fail := func(err error) inResult {
 		select {
@@ -237,6 +254,7 @@ func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int))
 			}
 			switch {
 			case err == io.EOF:
+				eof.Store(true)
 				return endInput(c, fail)
 			case err == errEnded:
 				return inResult{err: errEnded}
@@ -274,6 +292,7 @@ func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int))
 		stdinPump.done(len(line))
 		switch {
 		case err == io.EOF:
+			eof.Store(true)
 			return endInput(c, fail)
 		case err != nil:
 			return inResult{err: fmt.Errorf("reading stdin: %w", err)}
