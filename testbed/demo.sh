@@ -12,9 +12,9 @@ step() {
 }
 pipe=conduit-demo-$$
 
-step "a server: its client's messages go to a child (more, an echo) over anonymous pipes, and back" \
-	listen "$pipe" --message --exec more
-conduit listen "$pipe" --message --exec more &
+step "a server: each client's messages go to a child of its own (more, an echo) over anonymous pipes, and back" \
+	listen "$pipe" --message --keep-open --exec more
+go_windows_amd64_exec "$exe" listen "$pipe" --message --keep-open --exec more & # $! is conduit.exe itself
 server=$!
 
 step "a client, which waits for the server; each line is a message" dial "$pipe" --message --wait
@@ -23,7 +23,7 @@ echo "hello, pipe" >&"${client[1]}"
 read -r -t 60 reply <&"${client[0]}"
 echo "the client read back: $reply"
 
-step "the machine's pipes (Wine cannot enumerate them: its one-line error says so)" ls
+step "the machine's pipes: on Windows each with its instances, as PipeList shows them (Wine 8 cannot list \\.\pipe\, and ls says so in one line)" ls
 conduit ls || true
 
 step "who may open the pipe, and who may create instances of it" info "$pipe"
@@ -33,8 +33,19 @@ step "the client's second message, then the end of its input"
 echo "second message" >&"${client[1]}"
 read -r -t 60 reply <&"${client[0]}"
 echo "the client read back: $reply"
-exec {client[1]}>&- # a half-close: the child sees the end, and all of them exit
+exec {client[1]}>&- # a half-close: the child sees the end, and the client exits 0
+wait "$client_PID"
+# A --keep-open server runs until stopped (Ctrl-C on Windows; Wine passes
+# no SIGTERM on to a Windows program, so here it is killed).
+kill -KILL "$server" && wait "$server" 2>/dev/null || true
+
+step "a one-shot transfer over a byte pipe: each side ends by itself once the other has read everything (-t), exit status 0; -v logs the peer" \
+	listen "$pipe-bytes" -v
+echo "from the server" | conduit listen "$pipe-bytes" -v &
+server=$!
+echo "from the client" | conduit dial "$pipe-bytes" --wait --timeout 20s
 wait "$server"
+echo "both exited 0"
 
 step "a mailslot message" mailslot recv "slot-$$" --count 1
 conduit mailslot recv "slot-$$" --count 1 --timeout 20s &

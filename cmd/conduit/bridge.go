@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/conduit-ipc/conduit/ipc"
 )
 
 func init() {
@@ -43,10 +38,16 @@ Examples:
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var keep, remote bool
 			var timeout time.Duration
+			var t transfer
 			fs.BoolVar(&keep, "keep-open", false, "serve many connections, at once, until interrupted")
 			fs.BoolVar(&remote, "allow-remote", false, "allow tcp: endpoints other than loopback (anyone on the network may then use them)")
-			fs.DurationVar(&timeout, "timeout", 0, "give up waiting for the first connection after this long (0: never)")
+			fs.Var(&durationFlag{d: &timeout}, "timeout", "give up waiting for the first connection after this long (0: never)")
+			fs.BoolVar(&t.message, "message", false, "message mode: npipe: and unix: endpoints keep message boundaries (a message pipe; ipc's message framing on Unix), each message carried as one; on stdio (-) and tcp: a line is a message")
+			transferFlags(fs, &t, defaultLinger)
 			return func(args []string) error {
+				if t.sendOnly || t.recvOnly {
+					return usagef("bridge: -u and -U are for listen and dial")
+				}
 				a, err := parseEndpoint(args[0], remote)
 				if err != nil {
 					return err
@@ -55,7 +56,8 @@ Examples:
 				if err != nil {
 					return err
 				}
-				return bridgeCmd(a, b, keep, timeout)
+				a.message, b.message = t.message, t.message
+				return bridgeCmd(a, b, keep, timeout, t)
 			}
 		},
 	})
@@ -63,8 +65,9 @@ Examples:
 
 // An endpoint is one side of a bridge.
 type endpoint struct {
-	kind string // "npipe", "unix", "tcp" or "-"
-	addr string
+	kind    string // "npipe", "unix", "tcp" or "-"
+	addr    string
+	message bool // --message
 }
 
 func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
@@ -77,7 +80,16 @@ func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
 	}
 	switch kind {
 	case "npipe":
+		// npipe://./pipe/NAME and npipe:////./pipe/NAME too.
+		if name, ok, err := pipeName(s); err != nil {
+			return endpoint{}, err
+		} else if ok {
+			addr = name
+		}
 	case "unix":
+		if strings.HasPrefix(addr, "//") {
+			addr = addr[2:] // unix:///abs
+		}
 		// A path, relative to here if it is: never a short name.
 		abs, err := filepath.Abs(addr)
 		if err != nil {
@@ -85,9 +97,12 @@ func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
 		}
 		addr = abs
 	case "tcp":
-		host, _, err := net.SplitHostPort(addr)
+		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			return endpoint{}, usagef("endpoint %q: %v", s, err)
+		}
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return endpoint{}, usagef("endpoint %q: port %q: want 0 to 65535, or a service name", s, port)
 		}
 		if !allowRemote && !isLoopback(host) {
 			return endpoint{}, usagef("endpoint %q is not loopback: anyone on the network could use it; pass --allow-remote if that is meant", s)
@@ -95,7 +110,7 @@ func parseEndpoint(s string, allowRemote bool) (endpoint, error) {
 	default:
 		return endpoint{}, usagef("endpoint %q: unknown kind %q: want npipe:, unix:, tcp: or -", s, kind)
 	}
-	return endpoint{kind, addr}, nil
+	return endpoint{kind: kind, addr: addr}, nil
 }
 
 // isLoopback reports whether host is a loopback address, or a name all of
@@ -119,9 +134,9 @@ func isLoopback(host string) bool {
 func (e endpoint) listen() (net.Listener, error) {
 	switch e.kind {
 	case "npipe":
-		return listenNpipe(e.addr)
+		return listenNpipe(e.addr, e.message)
 	case "unix":
-		return listenUnix(e.addr)
+		return listenUnix(e.addr, e.message)
 	}
 	return net.Listen("tcp", e.addr)
 }
@@ -129,32 +144,14 @@ func (e endpoint) listen() (net.Listener, error) {
 func (e endpoint) dial() (net.Conn, error) {
 	switch e.kind {
 	case "npipe":
-		return dialNpipe(e.addr)
+		return dialNpipe(e.addr, e.message)
 	case "unix":
-		return dialUnixEndpoint(e.addr)
+		return dialUnixEndpoint(e)
 	}
 	return net.Dial("tcp", e.addr)
 }
 
-// dialUnixEndpoint dials a unix: B. On Unix it dials as ipc (and conduit
-// dial) does: the server must run as this user, or the dial fails with
-// ipc's PeerError, so that a socket another user put at the path never
-// gets what A's clients send. Windows' AF_UNIX sockets report no peer
-// credentials for ipc to check: there it is a plain dial, which the socket
-// file's ACL guards.
-func dialUnixEndpoint(path string) (net.Conn, error) {
-	if runtime.GOOS == "windows" {
-		return net.Dial("unix", path)
-	}
-	var cfg ipc.Config
-	c, err := cfg.Dial(context.Background(), path)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
+func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration, t transfer) error {
 	switch {
 	case a.kind == "-" && b.kind == "-":
 		return usagef("bridge: stdio to stdio bridges nothing")
@@ -166,13 +163,20 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 			return err
 		}
 		defer c.Close()
-		return netcat(c, false, false)
+		return netcat(c, t)
 	}
+	sig := watchSignals(keep)
+	defer sig.stop()
 	l, err := a.listen()
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	sig.attach(l)
+	if t.verbose || a.kind == "tcp" && strings.HasSuffix(a.addr, ":0") {
+		// The port the system chose is of no use unless it is said.
+		fmt.Fprintf(std.err, "conduit: listening on %s:%s\n", a.kind, l.Addr())
+	}
 	var timer *time.Timer
 	if timeout > 0 {
 		timer = time.AfterFunc(timeout, func() { l.Close() })
@@ -189,12 +193,18 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 			if errors.Is(err, net.ErrClosed) && timeout > 0 {
 				return fmt.Errorf("no connection came within %v", timeout)
 			}
+			if sig.fired() {
+				return sig.wait()
+			}
 			return err
+		}
+		if t.verbose {
+			logf("connection from %s", describePeer(ca))
 		}
 		if b.kind == "-" {
 			l.Close() // stdio is one connection
 			defer ca.Close()
-			return netcat(ca, false, false) // ends with the client
+			return netcat(ca, t) // ends with the client
 		}
 		cb, err := b.dial()
 		if err != nil {
@@ -207,37 +217,17 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration) error {
 		}
 		if !keep {
 			l.Close() // one connection: later ones find no one, not a queue
-			return splice(ca, cb)
+			sig.busy(1)
+			return splice(ca, cb, t)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := splice(ca, cb); err != nil {
+			sig.busy(1)
+			defer sig.busy(-1)
+			if err := splice(ca, cb, t); err != nil {
 				fmt.Fprintln(std.err, "conduit: "+oneLine(err.Error()))
 			}
 		}()
 	}
-}
-
-// splice carries both directions between a and b until both have ended:
-// each side's end is passed to the other as a half-close where it has one;
-// where it has none, that direction just stops, and the other goes on.
-func splice(a, b net.Conn) error {
-	defer a.Close()
-	defer b.Close()
-	errc := make(chan error, 2)
-	half := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
-		if hc, ok := dst.(halfCloser); ok {
-			hc.CloseWrite()
-		}
-		errc <- eofIsEnd(err)
-	}
-	go half(a, b)
-	go half(b, a)
-	err1, err2 := <-errc, <-errc
-	if err1 != nil {
-		return err1
-	}
-	return err2
 }

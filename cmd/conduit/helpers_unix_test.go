@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/conduit-ipc/conduit/ipc"
@@ -49,3 +50,5 @@ func refusedAccess(t *testing.T) {
 		t.Errorf("dial with an open runtime directory: exit %d, %q; want 1 and one line", code, stderr)
 	}
 }
+
+var sigterm = syscall.SIGTERM

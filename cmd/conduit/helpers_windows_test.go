@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"github.com/conduit-ipc/conduit/internal/nt"
@@ -36,3 +37,5 @@ func checkInfo(t *testing.T, info map[string]any) {
 func refusedAccess(t *testing.T) {
 	t.Log("refused access is tested on Unix; on Windows it takes a second user (namedpipe's TestSecurityEnforced)")
 }
+
+var sigterm = os.Kill

@@ -5,16 +5,14 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
-
-	"github.com/conduit-ipc/conduit/ipc"
 )
 
 type socketInfo struct {
 	Path        string `json:"path"`
+	Type        string `json:"type"` // "stream", "message" or "" (unknown)
 	Owner       string `json:"owner"`
 	OwnerName   string `json:"owner_name"`
 	Mode        string `json:"mode"`
@@ -25,7 +23,11 @@ type socketInfo struct {
 }
 
 func infoCmd(name string, asJSON bool) error {
-	path, err := ipc.Path(name)
+	t, err := resolveName(name)
+	if err != nil {
+		return err
+	}
+	path, err := t.path()
 	if err != nil {
 		return err
 	}
@@ -38,14 +40,17 @@ func infoCmd(name string, asJSON bool) error {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	info := socketInfo{Path: path, Owner: strconv.Itoa(int(st.Uid)), Mode: fmt.Sprintf("%04o", fi.Mode().Perm())}
-	if u, err := user.LookupId(info.Owner); err == nil {
-		info.OwnerName = u.Username
+	info.OwnerName = userName(int(st.Uid))
+	if info.OwnerName == info.Owner {
+		info.OwnerName = ""
 	}
-	info.Listening = listening(path, boundSockets())
-	// The server, from the lock file an ipc listener holds: no connection
-	// is made, which the server would take for a client.
-	if pid := lockHolder(path + ".lock"); pid > 0 {
-		info.ServerPID = &pid
+	// The server, from the lock file an ipc listener holds and from
+	// /proc: no connection is made, which the server would take for a
+	// client.
+	e := describeSocket(path, boundSockets())
+	info.Type, info.Listening, info.ServerPID = e.Type, e.Listening, e.ServerPID
+	if e.ServerPID != nil {
+		pid := *e.ServerPID
 		if pfi, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			info.ServerUser = strconv.Itoa(int(pfi.Sys().(*syscall.Stat_t).Uid))
 		}
@@ -60,10 +65,11 @@ func infoCmd(name string, asJSON bool) error {
 		l = strconv.FormatBool(*info.Listening)
 	}
 	fmt.Fprintf(w, "path\t%s\n", info.Path)
+	fmt.Fprintf(w, "type\t%s\n", dash(info.Type))
 	fmt.Fprintf(w, "owner\t%s (uid %s), mode %s\n", info.OwnerName, info.Owner, info.Mode)
 	fmt.Fprintf(w, "listening\t%s\n", l)
 	if info.ServerPID != nil {
-		fmt.Fprintf(w, "server\tpid %d, uid %s %s\n", *info.ServerPID, info.ServerUser, info.ServerImage)
+		fmt.Fprintf(w, "server\tpid %d, uid %s (%s) %s\n", *info.ServerPID, info.ServerUser, e.ServerUser, info.ServerImage)
 	}
 	return w.Flush()
 }

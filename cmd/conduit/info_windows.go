@@ -33,7 +33,14 @@ type pipeInfo struct {
 }
 
 func infoCmd(name string, asJSON bool) error {
-	path, err := ipc.Path(name)
+	t, err := resolveName(name)
+	if err != nil {
+		return err
+	}
+	if t.kind == "unix" {
+		return fmt.Errorf("info %s: conduit describes Unix sockets on Unix only", t)
+	}
+	path, err := ipc.Path(t.name)
 	if err != nil {
 		return usagef("info: %v", err)
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/conduit-ipc/conduit/namedpipe"
+	"golang.org/x/sys/windows"
 )
 
 type pipeEntry struct {
@@ -14,16 +16,26 @@ type pipeEntry struct {
 	MaxInstances int    `json:"max_instances"`
 }
 
-func lsCmd(asJSON bool) error {
+func lsCmd(o lsOptions) error {
 	list, err := namedpipe.List()
+	if errors.Is(err, windows.ERROR_BAD_DEV_TYPE) {
+		// Wine 8 has no directory of \\.\pipe\ (NtQueryDirectoryFile).
+		return fmt.Errorf("ls: this system cannot list \\\\.\\pipe\\ (%w; Wine does not implement it): conduit info NAME still describes a pipe by its name", err)
+	}
 	if err != nil {
 		return err
 	}
 	entries := []pipeEntry{}
-	for _, e := range list {
-		entries = append(entries, pipeEntry{e.Name, e.Path(), e.Instances, e.MaxInstances})
+	if o.stale {
+		// A pipe vanishes with its last handle: none is stale.
+		list = nil
 	}
-	if asJSON {
+	for _, e := range list {
+		if o.match(e.Name) {
+			entries = append(entries, pipeEntry{e.Name, e.Path(), e.Instances, e.MaxInstances})
+		}
+	}
+	if o.asJSON {
 		return writeJSON(std.out, entries)
 	}
 	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
@@ -36,4 +48,8 @@ func lsCmd(asJSON bool) error {
 		fmt.Fprintf(w, "%s\t%d\t%s\n", e.Name, e.Instances, max)
 	}
 	return w.Flush()
+}
+
+func rmCmd([]string) error {
+	return errors.New("rm: Windows pipes vanish with their last handle: there is nothing to remove")
 }

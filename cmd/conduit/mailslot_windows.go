@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/conduit-ipc/conduit/mailslot"
@@ -51,11 +53,22 @@ func mailslotSend(name string, messages []string) error {
 		}
 		return nil
 	}
-	sc := bufio.NewScanner(std.in)
-	for sc.Scan() {
-		if _, err := w.Write(sc.Bytes()); err != nil {
-			return err
+	// Each line one message, of any length (a Scanner would stop at 64 KiB
+	// with "token too long"); the mailslot says whether it takes it.
+	r := bufio.NewReaderSize(std.in, 64<<10)
+	for {
+		line, err := r.ReadBytes('\n')
+		msg := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(line) > 0 {
+			if _, werr := w.Write(msg); werr != nil {
+				return fmt.Errorf("mailslot send: a message of %d bytes: %w", len(msg), werr)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
 		}
 	}
-	return sc.Err()
 }

@@ -5,8 +5,8 @@
 // open them, sends and receives mailslot messages, and measures pipes.
 //
 //	conduit listen myapp               # \\.\pipe\myapp; stdin to the client, the client to stdout
-//	conduit dial myapp
-//	conduit listen myapp --keep-open --exec "sort"
+//	echo hello | conduit dial myapp    # the server's answer, then exit
+//	conduit listen myapp --message --keep-open --exec sort
 //	conduit relay openssh-ssh-agent --wait
 //	conduit bridge unix:/tmp/agent.sock npipe:openssh-ssh-agent --keep-open
 //	conduit ls --json
@@ -15,8 +15,9 @@
 //	conduit bench --json
 //
 // Run conduit --help, and conduit COMMAND --help, for every flag. Errors are
-// one line on stderr; the exit status is 2 for a usage error, 1 for a
-// failure.
+// one line on stderr. The exit status is 0 when a transfer is complete, 1
+// for a failure, a transfer cut short or data that could not be sent (a
+// broken pipe, a reset, a killed peer), and 2 for a usage error.
 package main
 
 import (
@@ -124,6 +125,9 @@ func dispatch(args []string) error {
 		return usagef("%s: %v", c.name, err)
 	}
 	if len(pos) < c.minArgs || c.maxArgs >= 0 && len(pos) > c.maxArgs {
+		if c.args == "" {
+			return usagef("%s takes no arguments, got %q: run conduit %s --help", c.name, strings.Join(pos, " "), c.name)
+		}
 		return usagef("%s: want %s, got %d argument(s): run conduit %s --help", c.name, c.args, len(pos), c.name)
 	}
 	return do(pos)
@@ -180,19 +184,24 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Names: "myapp" is \\.\pipe\myapp on Windows and a socket in your private
-runtime directory on Unix; a path is used as given. Endpoints (bridge) are
-npipe:NAME, unix:PATH, tcp:HOST:PORT or - for stdio.
+Names: "myapp" is \\.\pipe\myapp on Windows and the socket myapp.sock in
+your private runtime directory on Unix; npipe:NAME and \\.\pipe\NAME mean
+the same short name everywhere, unix:PATH (and on Unix any path with a slash)
+a Unix socket. Endpoints (bridge) are npipe:NAME, unix:PATH, tcp:HOST:PORT or
+- for stdio. conduit listen --help gives the whole rule.
 
-Exit status: 0 on success, 1 on failure, 2 on a usage error; errors are one
-line on stderr. Run conduit COMMAND --help for a command's flags and
-examples; conduit --version for the version.
+Exit status: 0 when the command did all it was asked (a transfer: complete,
+both sides ended, nothing left unsent); 1, with one line on stderr, for a
+failure, including a transfer cut short (broken pipe, reset, killed peer,
+stdin data unsent, -T idle timeout, interrupted); 2 for a usage error. Run
+conduit COMMAND --help for a command's flags, examples and exit statuses;
+conduit --version for the version.
 `)
 }
 
 func commandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 	c.flags(fs)
-	fmt.Fprintf(w, "Usage: conduit %s %s [FLAGS]\n\n%s\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "Usage: conduit %s [FLAGS]\n\n%s\n", strings.Join(strings.Fields(c.name+" "+c.args), " "), c.summary)
 	if c.help != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.help))
 	}

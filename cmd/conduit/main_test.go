@@ -28,6 +28,18 @@ func TestMain(m *testing.M) {
 			os.Stdout.Write(bytes.ToUpper(b))
 			os.Exit(0)
 		}
+		if len(os.Args) > 1 && os.Args[1] == "__echo" {
+			// A child for --exec that answers each line at once, and
+			// ends when its input does.
+			r := bufio.NewReader(os.Stdin)
+			for {
+				line, err := r.ReadString('\n')
+				os.Stdout.WriteString(line)
+				if err != nil {
+					os.Exit(0)
+				}
+			}
+		}
 		if len(os.Args) > 1 && os.Args[1] == "__bye" {
 			// A child for --exec that says bye and leaves, reading
 			// nothing: the connection ends from the server's side.
@@ -174,13 +186,16 @@ func TestRelay(t *testing.T) {
 }
 
 // When the server ends the connection, dial and relay end too, though their
-// stdin is still open and gives nothing (a terminal no one types into).
+// stdin is still open and gives nothing (a terminal no one types into):
+// with exit status 1, since stdin had not ended (issue 17: only both sides
+// ending is a clean end), and with -t, cleanly once stdin was idle that long.
 func TestPeerEndsFirst(t *testing.T) {
-	for _, cmd := range []string{"dial", "relay"} {
-		t.Run(cmd, func(t *testing.T) {
+	for _, args := range [][]string{{"dial"}, {"relay"}, {"dial", "-t", "100ms"}} {
+		cmd := args[0]
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			n := name()
 			background(t, conduit("listen", n, "--exec", selfCommand("__bye")), nil)
-			c := conduit(cmd, n, "--wait", "--timeout", "20s")
+			c := conduit(append(args, n, "--wait", "--timeout", "20s")...)
 			// A pipe of the OS's, not an io.Reader, so that exec copies
 			// nothing and Wait waits for the process alone.
 			r, w, err := os.Pipe()
@@ -189,8 +204,8 @@ func TestPeerEndsFirst(t *testing.T) {
 			}
 			defer w.Close() // stdin stays open until the test ends
 			c.Stdin = r
-			var out bytes.Buffer
-			c.Stdout = &out
+			var out, errb bytes.Buffer
+			c.Stdout, c.Stderr = &out, &errb
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -198,9 +213,16 @@ func TestPeerEndsFirst(t *testing.T) {
 			exited := make(chan error, 1)
 			go func() { exited <- c.Wait() }()
 			select {
-			case err := <-exited:
-				if err != nil || out.String() != "bye\n" {
-					t.Fatalf("%s: %q, %v", cmd, out.String(), err)
+			case <-exited:
+				code, want := c.ProcessState.ExitCode(), 1
+				if len(args) > 1 {
+					want = 0
+				}
+				if code != want || out.String() != "bye\n" {
+					t.Fatalf("%s: %q, exit %d (%q); want bye and exit %d", args, out.String(), code, errb.String(), want)
+				}
+				if want == 1 && !strings.Contains(errb.String(), "before the end of stdin") {
+					t.Fatalf("%s: stderr %q", args, errb.String())
 				}
 			case <-time.After(20 * time.Second):
 				c.Process.Kill()
@@ -397,9 +419,9 @@ func TestErrors(t *testing.T) {
 
 // ready waits until a server listens on n (a --keep-open one): a dial that
 // waits for the name, and leaves at once.
-func ready(t *testing.T, n string) {
+func ready(t *testing.T, n string, args ...string) {
 	t.Helper()
-	if _, stderr, code := runResult(t, conduit("dial", n, "--wait", "--timeout", "20s", "--close-on-eof"), nil); code != 0 {
+	if _, stderr, code := runResult(t, conduit(append([]string{"dial", n, "--wait", "--timeout", "20s", "--close-on-eof"}, args...)...), nil); code != 0 {
 		t.Fatalf("waiting for %s: exit %d: %s", n, code, stderr)
 	}
 }

@@ -1,57 +1,84 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os/exec"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/conduit-ipc/conduit/anonpipe"
 )
 
 // pipeOptions are the flags that shape a pipe.
 type pipeOptions struct {
 	message    bool
-	closeOnEOF bool
 	backlog    int
 	sddl       string
+	allow      string
 	timeout    time.Duration
 	wait       bool
+	serverUser string // dial: the user the server must run as
+	anyServer  bool   // dial: any user's server
+	oneShot    bool   // listen without --keep-open
+	xfer       transfer
 }
 
-// A messenger keeps message boundaries: *namedpipe.Conn and *ipc.Conn.
-type messenger interface {
-	ReadMessage() ([]byte, error)
-	WriteMessage([]byte) error
-}
+// exitStatuses is the part of every transferring command's help that says
+// what its exit status means.
+const exitStatuses = `
+Exit status: 0 when the transfer is complete: stdin has ended and was all
+sent (the peer read it all, where the pipe can tell), and the peer's side has
+ended. 1, with one line on stderr, when it is not: the peer closed or was
+killed before it had all of stdin (broken pipe) or before stdin ended, the
+connection was reset,
+stdin had data left unsent, -T passed with nothing moving, no peer came
+within --timeout, an --exec command failed, or conduit was interrupted
+(SIGINT, SIGTERM; a --keep-open server with no connection open exits 0).
+2: a usage error.`
 
-type halfCloser interface{ CloseWrite() error }
+// ending is the part of listen's and dial's help that says when they end.
+const ending = `
+When it ends: at the end of stdin, conduit passes the end on where the pipe
+can (a Unix socket's shutdown, a message pipe's zero-length message) and reads
+the peer's side to its end. A byte-mode named pipe (Windows) has no such
+mark: there conduit waits until the peer has read all of stdin, then closes
+once the peer has sent nothing for -t (default 1s; -t 0 closes at once). When
+the peer's side ends first, conduit goes on sending stdin while the peer can
+still read (it half-closed), until stdin ends; if the peer closed entirely
+before stdin ended, conduit exits 1 at once (with -t, an idle stdin counts as
+ended after -t). -U receives only, and reads to the peer's end however slow;
+-u sends only; -T bounds any silence.`
 
 func init() {
 	register(&command{
 		name: "listen", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "listen on a pipe: stdin goes to the client, the client to stdout",
 		help: `
-Serves one client, or with --keep-open one after another (with --exec, many
-at once). With --exec, each connection becomes the command's stdin and stdout
-(as socat EXEC: or nc -e), through anonymous pipes to the child. A byte-mode
-named pipe has no half-close, so a client cannot tell the command its input
-has ended: give commands that read to the end (sort) --message.
+Serves one client: once it has one it stops listening, so a second client
+finds no server (Unix: refused at once; Windows: it waits while the pipe is
+busy, then finds none), never a connection accepted and dropped. With
+--keep-open it serves one client after another (with --exec, many at once).
+With --exec, each connection becomes the command's stdin and stdout (as socat
+EXEC: or nc -e), through anonymous pipes to the child.
+` + ending + `
+` + namesHelp + `
+Who may connect: this user (and on Windows LocalSystem) only, by default.
+--allow USER|GROUP|SID adds one principal with read and write access, not the
+right to create instances (Windows; on Unix a group, for a socket given as a
+path). --sddl sets the whole descriptor: it must grant this process
+FILE_CREATE_PIPE_INSTANCE (OW, the owner, with GA does).
 
 Examples:
-  conduit listen myapp                          # \\.\pipe\myapp (Windows), a private socket (Unix)
+  conduit listen myapp                          # one client; stdin to it, it to stdout
   conduit listen myapp --message                # one line = one message
-  conduit listen myapp --message --keep-open --exec sort   # a sorting service: message
-                                                          # mode, whose clients can say they are done
-  conduit listen myapp --sddl "D:P(A;;GA;;;SY)(A;;0x12019b;;;AU)"   # Windows: any user may connect`,
+  conduit listen myapp --message --keep-open --exec sort   # a sorting service: each client's
+                                                          # lines, sorted, when it says it is done
+  conduit listen myapp --allow AU               # Windows: Authenticated Users may connect too
+  conduit listen myapp --sddl "D:P(A;;GA;;;SY)(A;;GA;;;OW)(A;;0x12019b;;;AU)"   # the same, by hand
+` + exitStatuses,
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var o pipeOptions
 			var keep bool
@@ -59,28 +86,43 @@ Examples:
 			pipeFlags(fs, &o, true)
 			fs.BoolVar(&keep, "keep-open", false, "serve one client after another, until interrupted")
 			fs.StringVar(&command, "exec", "", "run `CMD` for each connection, with the connection as its stdin and stdout")
-			return func(args []string) error { return listenCmd(args[0], o, keep, command) }
+			return func(args []string) error {
+				if err := o.xfer.check(); err != nil {
+					return err
+				}
+				return listenCmd(args[0], o, keep, command)
+			}
 		},
 	})
 	register(&command{
 		name: "dial", args: "NAME", minArgs: 1, maxArgs: 1,
 		summary: "connect to a pipe: stdin goes to the server, the server to stdout",
 		help: `
-Waits for a busy pipe; with --wait, for a missing one to appear. At the end of
-stdin the pipe is half-closed where it can be (message pipes, Unix sockets)
-and the server's output read to its end.
-
+Waits for a busy pipe; with --wait, for a missing one to appear; --timeout
+bounds both. On Unix the server must run as this user, as ipc checks it:
+--server-user names another (a root service's socket: --server-user root), and
+--any-server takes any, with a warning.
+` + ending + `
+` + namesHelp + `
 Examples:
-  echo hello | conduit dial myapp
+  echo hello | conduit dial myapp               # the answer, then exit
+  conduit dial myapp -U > out.bin               # receive only, to the server's end
   conduit dial docker_engine < request.http
-  conduit dial myapp --message --timeout 5s`,
+  conduit dial /var/run/docker.sock --server-user root < request.http   # Unix
+  conduit dial myapp --message --timeout 5s
+` + exitStatuses,
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var o pipeOptions
 			var command string
 			pipeFlags(fs, &o, false)
 			fs.BoolVar(&o.wait, "wait", false, "wait for the pipe to exist (until --timeout)")
 			fs.StringVar(&command, "exec", "", "run `CMD` with the connection as its stdin and stdout")
-			return func(args []string) error { return dialCmd(args[0], o, command) }
+			return func(args []string) error {
+				if err := o.xfer.check(); err != nil {
+					return err
+				}
+				return dialCmd(args[0], o, command)
+			}
 		},
 	})
 	register(&command{
@@ -89,40 +131,75 @@ Examples:
 		help: `
 Exits when either side closes. The end of stdin is passed on as a half-close
 where the pipe has one (a message pipe's zero-length message, a Unix socket's
-shutdown), and the relay exits when the pipe's side ends.
+shutdown), and the relay exits when the pipe's side ends; on a byte-mode pipe
+it waits until the server has read all of stdin, then closes (-t 0: give -t
+to read the server's answer for longer).
 
 Examples (WSL, with conduit.exe on the Windows side):
   socat UNIX-LISTEN:$SSH_AUTH_SOCK,fork EXEC:"conduit.exe relay openssh-ssh-agent --wait"
-  docker -H unix:///tmp/docker.sock ...   # with: socat UNIX-LISTEN:/tmp/docker.sock,fork EXEC:"conduit.exe relay docker_engine"`,
+  docker -H unix:///tmp/docker.sock ...   # with: socat UNIX-LISTEN:/tmp/docker.sock,fork EXEC:"conduit.exe relay docker_engine"
+` + exitStatuses,
 		flags: func(fs *flag.FlagSet) func([]string) error {
 			var o pipeOptions
 			fs.BoolVar(&o.wait, "wait", false, "wait for the pipe to exist")
 			fs.BoolVar(&o.message, "message", false, "message mode (Unix: ipc's); half-close as a zero-length message")
-			fs.DurationVar(&o.timeout, "timeout", 0, "give up connecting after this long (0: never)")
-			return func(args []string) error { return relayCmd(args[0], o) }
+			fs.Var(&durationFlag{d: &o.timeout}, "timeout", "give up connecting after this long (0: never)")
+			serverFlags(fs, &o)
+			transferFlags(fs, &o.xfer, 0)
+			return func(args []string) error {
+				if err := o.xfer.check(); err != nil {
+					return err
+				}
+				return relayCmd(args[0], o)
+			}
 		},
 	})
 }
 
 func pipeFlags(fs *flag.FlagSet, o *pipeOptions, server bool) {
 	fs.BoolVar(&o.message, "message", false, "message mode: each line of input is one message (empty lines are not sent: on Windows a zero-length message ends the stream), each message one line of output; on Unix ipc's message framing")
-	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for the peer after this long (0: never)")
-	fs.BoolVar(&o.closeOnEOF, "close-on-eof", false, "at the end of stdin, where the pipe has no half-close (byte-mode named pipes), close the connection rather than read on until the peer closes")
+	fs.Var(&durationFlag{d: &o.timeout}, "timeout", "give up waiting for the peer after this long (0: never)")
+	transferFlags(fs, &o.xfer, defaultLinger)
+	fs.BoolFunc("close-on-eof", "the same as -t 0: close once the peer has read all of stdin", func(string) error {
+		o.xfer.linger, o.xfer.lingerSet = 0, true
+		return nil
+	})
 	if server {
-		fs.IntVar(&o.backlog, "backlog", 0, "clients that may connect before they are served (0: the default)")
-		fs.StringVar(&o.sddl, "sddl", "", "the pipe's security descriptor, in SDDL (Windows; default: this user and SYSTEM)")
+		fs.IntVar(&o.backlog, "backlog", 0, "clients that may connect before they are served, with --keep-open (0: the default)")
+		fs.StringVar(&o.sddl, "sddl", "", "the pipe's security descriptor, in SDDL (Windows; default: this user and SYSTEM); it must grant this process FILE_CREATE_PIPE_INSTANCE")
+		fs.StringVar(&o.allow, "allow", "", "let `USER|GROUP|SID` connect too (read and write, not create instances); on Unix a group, for a socket given as a path")
+	} else {
+		serverFlags(fs, o)
 	}
+}
+
+func serverFlags(fs *flag.FlagSet, o *pipeOptions) {
+	fs.StringVar(&o.serverUser, "server-user", "", "the `USER` (name or ID) the server must run as, when not this user (Unix: checked with the kernel's peer credentials; Windows: the pipe's owner)")
+	fs.BoolVar(&o.anyServer, "any-server", false, "connect to a server run by any user (Unix), with a warning: it then sees what you send")
 }
 
 func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 	if o.backlog < 0 {
 		return usagef("listen: --backlog %d: want 0 (the default) or more", o.backlog)
 	}
-	l, err := listenPipe(name, o)
+	o.oneShot = !keep
+	o.xfer.message = o.message
+	o.xfer.keep = keep
+	t, err := resolveName(name)
+	if err != nil {
+		return err
+	}
+	sig := watchSignals(keep)
+	defer sig.stop()
+	l, err := listenPipe(t, o)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	sig.attach(l)
+	if o.xfer.verbose {
+		logf("listening on %s", l.Addr())
+	}
 	var timer *time.Timer
 	if o.timeout > 0 {
 		timer = time.AfterFunc(o.timeout, func() { l.Close() })
@@ -139,14 +216,34 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 			if errors.Is(err, net.ErrClosed) && o.timeout > 0 {
 				return fmt.Errorf("no client came within %v", o.timeout)
 			}
+			if sig.fired() {
+				return sig.wait()
+			}
 			return err
 		}
+		if !keep {
+			// One client: later ones find no one, never a queue that
+			// is dropped.
+			l.Close()
+		}
+		who := describePeer(c)
+		if o.xfer.verbose {
+			logf("connection from %s", who)
+		}
 		serve := func() error {
+			sig.busy(1)
+			defer sig.busy(-1)
 			defer c.Close()
+			var err error
 			if command != "" {
-				return execConn(c, command, o.message)
+				err = execConn(c, command, o.message)
+			} else {
+				err = netcat(c, o.xfer)
 			}
-			return netcat(c, o.message, o.closeOnEOF)
+			if o.xfer.verbose {
+				logEnd(who, err)
+			}
+			return err
 		}
 		switch {
 		case !keep:
@@ -172,25 +269,57 @@ func report(err error) {
 	}
 }
 
+// logf prints a line of -v's log on stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(std.err, "conduit: "+format+"\n", args...)
+}
+
+func logEnd(who string, err error) {
+	if err != nil {
+		logf("connection with %s failed: %s", who, oneLine(err.Error()))
+		return
+	}
+	logf("connection with %s complete", who)
+}
+
 func dialCmd(name string, o pipeOptions, command string) error {
-	c, err := dialPipe(name, o)
+	o.xfer.message = o.message
+	t, err := resolveName(name)
+	if err != nil {
+		return err
+	}
+	c, err := dialPipe(t, o)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if command != "" {
-		return execConn(c, command, o.message)
+	who := describePeer(c)
+	if o.xfer.verbose {
+		logf("connected to %s", who)
 	}
-	return netcat(c, o.message, o.closeOnEOF)
+	if command != "" {
+		err = execConn(c, command, o.message)
+	} else {
+		err = netcat(c, o.xfer)
+	}
+	if o.xfer.verbose {
+		logEnd(who, err)
+	}
+	return err
 }
 
 func relayCmd(name string, o pipeOptions) error {
-	c, err := dialPipe(name, o)
+	t, err := resolveName(name)
+	if err != nil {
+		return err
+	}
+	c, err := dialPipe(t, o)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return netcat(c, o.message, true)
+	o.xfer.message = o.message
+	return netcat(c, o.xfer)
 }
 
 // dialContext is the context of a dial with o's timeout.
@@ -201,208 +330,14 @@ func dialContext(o pipeOptions) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-// netcat moves stdin to c and c to stdout. At the end of stdin, c is
-// half-closed where it can be (message pipes, Unix sockets); where it cannot
-// be (a byte-mode named pipe), netcat goes on reading until the peer closes,
-// unless endOnEOF, when it returns then. When the peer's side ends, the peer
-// may have only half-closed and still read, so stdin goes on to it while it
-// has data to give, as socat's closing phase does; once stdin has given
-// nothing for closingWait (an idle terminal, say), or ends, netcat returns,
-// and what stdin still holds stays for the next connection.
-func netcat(c net.Conn, message, endOnEOF bool) error {
-	done := make(chan struct{})
-	defer close(done) // ends the stdin reader of this connection
-	outDone := make(chan error, 1)
-	inDone := make(chan error, 1)
-	var act activity
-	act.touch()
-	go func() { outDone <- copyOut(std.out, c, message) }()
-	go func() {
-		err := copyIn(c, act.watch(stdinPump.reader(done)), message)
-		if err == nil {
-			if hc, ok := c.(halfCloser); !ok || hc.CloseWrite() != nil {
-				if endOnEOF {
-					err = errEndOnEOF
-				}
-			}
+// dialError says in words why a dial failed within its timeout.
+func dialError(t target, o pipeOptions, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		what := "no server listened"
+		if !o.wait {
+			what = "the pipe stayed busy"
 		}
-		inDone <- err
-	}()
-	finish := func(outErr, inErr error) error {
-		if inErr != nil && inErr != errEndOnEOF && !isPeerGone(inErr) {
-			return inErr
-		}
-		return outErr
-	}
-	select {
-	case err := <-inDone:
-		if err == errEndOnEOF {
-			return nil
-		}
-		if err != nil && !isPeerGone(err) {
-			return err
-		}
-		return <-outDone // half-closed, or the peer is gone: read to the end
-	case err := <-outDone:
-		tick := time.NewTicker(closingWait / 5)
-		defer tick.Stop()
-		for {
-			select {
-			case ierr := <-inDone:
-				return finish(err, ierr)
-			case <-tick.C:
-				if act.idle(closingWait) {
-					return finish(err, nil)
-				}
-			}
-		}
-	}
-}
-
-// closingWait is how long stdin may give nothing, after the peer's side has
-// ended, before netcat stops waiting for it.
-const closingWait = 500 * time.Millisecond
-
-// activity follows a reader: whether it is waiting for data, and since
-// when it last had some.
-type activity struct {
-	waiting atomic.Bool
-	last    atomic.Int64 // UnixNano
-}
-
-func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
-
-// idle reports whether the reader waits, and has had no data for d.
-func (a *activity) idle(d time.Duration) bool {
-	return a.waiting.Load() && time.Since(time.Unix(0, a.last.Load())) > d
-}
-
-func (a *activity) watch(r io.Reader) io.Reader {
-	return readerFunc(func(b []byte) (int, error) {
-		a.waiting.Store(true)
-		n, err := r.Read(b)
-		a.waiting.Store(false)
-		if n > 0 {
-			a.touch()
-		}
-		return n, err
-	})
-}
-
-var errEndOnEOF = errors.New("end on EOF")
-
-// isPeerGone reports whether a read or write failed because the peer
-// closed, or because the connection ended.
-func isPeerGone(err error) bool {
-	return err == nil || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) ||
-		errors.Is(err, errEnded) || isBrokenPipe(err)
-}
-
-// copyOut copies what c sends to out: bytes, or one message a line.
-func copyOut(out io.Writer, c io.Reader, message bool) error {
-	m, ok := c.(messenger)
-	if !message || !ok {
-		_, err := io.Copy(out, c)
-		return eofIsEnd(err)
-	}
-	w := bufio.NewWriter(out)
-	for {
-		msg, err := m.ReadMessage()
-		if err == nil && len(msg) == 0 && zeroIsEnd(c) {
-			err = io.EOF
-		}
-		if err != nil {
-			w.Flush()
-			return eofIsEnd(err)
-		}
-		w.Write(msg)
-		w.WriteByte('\n')
-		if err := w.Flush(); err != nil {
-			return err
-		}
-	}
-}
-
-// copyIn copies in to c: bytes, or a message a line. Empty lines are not
-// sent: on a named pipe a zero-length message ends the stream (the
-// convention of go-winio, Docker and containerd), and conduit keeps one
-// meaning for its input everywhere.
-func copyIn(c io.Writer, in io.Reader, message bool) error {
-	m, ok := c.(messenger)
-	if !message || !ok {
-		_, err := io.Copy(c, in)
-		return err
-	}
-	r := bufio.NewReaderSize(in, 64<<10)
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			line = line[:len(line)-1]
-			if len(line) > 0 && line[len(line)-1] == '\r' {
-				line = line[:len(line)-1]
-			}
-		} else if err == io.EOF && len(line) == 0 {
-			return nil
-		}
-		if len(line) > 0 {
-			if werr := m.WriteMessage(line); werr != nil {
-				return werr
-			}
-		}
-		if err != nil {
-			return eofIsEnd(err)
-		}
-	}
-}
-
-// eofIsEnd turns the ways a peer ends a connection into the end of it.
-func eofIsEnd(err error) error {
-	if err == io.EOF || isPeerGone(err) {
-		return nil
-	}
-	return err
-}
-
-// execConn runs command with c as its stdin and stdout, through anonymous
-// pipes to the child, and returns when the child has exited.
-func execConn(c net.Conn, command string, message bool) error {
-	inParent, inChild, err := anonpipe.ForChild(anonpipe.ChildReads)
-	if err != nil {
-		return err
-	}
-	outParent, outChild, err := anonpipe.ForChild(anonpipe.ChildWrites)
-	if err != nil {
-		inParent.Close()
-		inChild.Close()
-		return err
-	}
-	cmd := shellCommand(command)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inChild, outChild, std.err
-	err = cmd.Start()
-	inChild.Close() // the child has its own copies now
-	outChild.Close()
-	if err != nil {
-		inParent.Close()
-		outParent.Close()
-		return err
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the connection to the child
-		defer wg.Done()
-		copyOut(inParent, c, message)
-		inParent.Close()
-	}()
-	err = copyIn(c, outParent, message) // the child to the connection
-	outParent.Close()
-	if hc, ok := c.(halfCloser); ok {
-		hc.CloseWrite()
-	}
-	werr := cmd.Wait()
-	c.Close() // ends the copy to the child if the peer is still there
-	wg.Wait()
-	if err == nil && werr != nil {
-		err = fmt.Errorf("%s: %w", command, werr)
+		return fmt.Errorf("dial %s: %s within %v (--timeout)", t, what, o.timeout)
 	}
 	return err
 }

@@ -8,16 +8,22 @@ import (
 
 // stdin is read by one goroutine for the life of the process, whatever the
 // connections that come and go: a connection takes what it reads from the
-// pump, and one that ends leaves what it has not taken for the next
-// (listen --keep-open), and leaves no reader behind that would take the
-// next connection's input.
+// pump, and one that ends gives back what it took and could not send, for
+// the next (listen --keep-open), and leaves no reader behind that would
+// take the next connection's input.
+//
+// The pump counts what it read and what was sent, so that a transfer that
+// ends early can tell whether stdin had data it did not send (exit status
+// 1) or had given nothing more (a clean end).
 type pump struct {
 	once sync.Once
 	src  io.Reader
 	ch   chan []byte // chunks read; closed at the end of stdin
 	err  error       // why stdin ended, once ch is closed
 	mu   sync.Mutex
-	left []byte // of a chunk taken, what a reader had no room for
+	left []byte // taken from ch or given back, not yet sent: read first
+	read int64  // bytes read from src
+	sent int64  // bytes sent (or consumed: an empty line in message mode)
 }
 
 var stdinPump *pump
@@ -31,6 +37,9 @@ func (p *pump) start() {
 				buf := make([]byte, 64<<10)
 				n, err := p.src.Read(buf)
 				if n > 0 {
+					p.mu.Lock()
+					p.read += int64(n)
+					p.mu.Unlock()
 					p.ch <- buf[:n]
 				}
 				if err != nil {
@@ -45,12 +54,40 @@ func (p *pump) start() {
 	})
 }
 
+// unsent is how many bytes stdin has given that no connection has sent:
+// taken by a connection that has not (yet) written them, given back, or
+// read by the pump and waiting for a reader.
+func (p *pump) unsent() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.read - p.sent
+}
+
+// done records that n bytes a reader took were sent (or consumed).
+func (p *pump) done(n int) {
+	p.mu.Lock()
+	p.sent += int64(n)
+	p.mu.Unlock()
+}
+
+// giveBack returns bytes a reader took but did not send, to be read first
+// by the next reader, in their order.
+func (p *pump) giveBack(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.left = append(append([]byte(nil), b...), p.left...)
+	p.mu.Unlock()
+}
+
 // errEnded is a reader's error once its connection has ended.
 var errEnded = errors.New("the connection ended")
 
 // reader returns a reader of stdin for one connection, which stops with
-// errEnded once done is closed.
-func (p *pump) reader(done <-chan struct{}) io.Reader {
+// errEnded once stop is closed. A chunk that arrives as stop closes goes
+// to left, never to a reader that has stopped.
+func (p *pump) reader(stop <-chan struct{}) io.Reader {
 	p.start()
 	return readerFunc(func(b []byte) (int, error) {
 		p.mu.Lock()
@@ -62,6 +99,11 @@ func (p *pump) reader(done <-chan struct{}) io.Reader {
 		}
 		p.mu.Unlock()
 		select {
+		case <-stop:
+			return 0, errEnded
+		default:
+		}
+		select {
 		case chunk, ok := <-p.ch:
 			if !ok {
 				if p.err != nil {
@@ -69,12 +111,18 @@ func (p *pump) reader(done <-chan struct{}) io.Reader {
 				}
 				return 0, io.EOF
 			}
-			n := copy(b, chunk)
 			p.mu.Lock()
+			defer p.mu.Unlock()
+			select {
+			case <-stop:
+				p.left = append(p.left, chunk...)
+				return 0, errEnded
+			default:
+			}
+			n := copy(b, chunk)
 			p.left = append(p.left, chunk[n:]...)
-			p.mu.Unlock()
 			return n, nil
-		case <-done:
+		case <-stop:
 			return 0, errEnded
 		}
 	})
