@@ -266,23 +266,37 @@ func (l *Listener) makePlaceholder(disposition uint32) error {
 		return err
 	}
 	access, _ := l.access()
-	h, err := l.createHandle(disposition, access)
+	p, err := windows.UTF16PtrFromString(l.name.Path)
 	if err != nil {
 		return err
 	}
-	l.placeholder = h
-	p, err := windows.UTF16PtrFromString(l.name.Path)
-	if err == nil {
+	// A client that dials as the placeholder is made may take it before
+	// the listener's own client end does (there, it is connected to an
+	// instance no one serves: it reads io.EOF once the placeholder is
+	// closed). Then the placeholder is made again.
+	for range maxPlaceholderTries {
+		h, err := l.createHandle(disposition, access)
+		if err != nil {
+			return err
+		}
+		l.placeholder = h
 		// No read or write access: the client end only holds the instance.
 		l.placeholderClient, err = windows.CreateFile(p, windows.SYNCHRONIZE|windows.FILE_READ_ATTRIBUTES, 0, nil,
 			windows.OPEN_EXISTING, windows.SECURITY_SQOS_PRESENT|windows.SECURITY_ANONYMOUS, 0)
-	}
-	if err != nil {
+		if err == nil {
+			return nil
+		}
 		l.closePlaceholder()
-		return fmt.Errorf("connecting the placeholder instance (a client may have taken it): %w", err)
+		if err != windows.ERROR_PIPE_BUSY {
+			return fmt.Errorf("connecting the placeholder instance: %w", err)
+		}
 	}
-	return nil
+	return fmt.Errorf("connecting the placeholder instance: clients took it %d times in a row: %w", maxPlaceholderTries, windows.ERROR_PIPE_BUSY)
 }
+
+// maxPlaceholderTries bounds how many times Listen makes the placeholder
+// again when clients take it first (quirks.ConnectPlaceholder).
+const maxPlaceholderTries = 100
 
 // closePlaceholder closes the placeholder and its client end, if any.
 func (l *Listener) closePlaceholder() {

@@ -56,7 +56,10 @@ func RejectRemoteClients() uint32 {
 // connects clients to it (measured: wine-notes.md), so they would reach an
 // instance that no one serves. Under Wine the placeholder is therefore made
 // with read and write access and occupied by a client end of the listener's
-// own, which leaves other clients finding the pipe busy, as on Windows.
+// own, which leaves other clients finding the pipe busy, as on Windows. A
+// client that dials in the moment between the two may take the placeholder
+// first; the listener then closes it (that client reads io.EOF) and makes
+// it again (go-winio's TestListenConnectRace does this every few rounds).
 func ConnectPlaceholder() bool { return nt.Wine() }
 
 // SyncMailslot reads a mailslot server handle that is synchronous, which
