@@ -695,7 +695,8 @@ func (l *Listener) Addr() net.Addr { return Addr(l.name.Path) }
 // instances (syscall.Conn): its Control runs a function with that
 // instance's handle, which pipe-wide queries (GetNamedPipeInfo, the
 // security descriptor) answer for the whole pipe. Read and Write are not
-// supported. Control fails while no instance is listening.
+// supported. Control fails while no instance is listening: with
+// ListenOnAccept, while no Accept waits.
 func (l *Listener) SyscallConn() (syscall.RawConn, error) {
 	return listenerRawConn{l}, nil
 }

@@ -94,11 +94,16 @@ func (l *Listener) closeInstance(f *iocp.File, refill bool) error {
 		}
 		return err
 	}
+	// Cancel and wait for f's operations first, without the locks; only
+	// closing the handle, which ends the instance, is counted under them.
+	h, err := f.Detach()
 	orphans.mu.Lock()
 	defer orphans.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := f.Close()
+	if err == nil {
+		err = windows.CloseHandle(h)
+	}
 	l.live--
 	l.unregister()
 	return err
