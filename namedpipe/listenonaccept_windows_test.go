@@ -51,22 +51,27 @@ func TestListenOnAcceptNoClientWithoutAccept(t *testing.T) {
 	// A Dial that waits is served by the next Accept.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	dialed := make(chan error, 1)
+	type dial struct {
+		c   *Conn
+		err error
+	}
+	dialed := make(chan dial, 1)
 	go func() {
+		// The client stays open until Accept returns it: Accept skips a
+		// client that connected and left without writing.
 		c, err := Dial(ctx, name)
-		if err == nil {
-			c.Close()
-		}
-		dialed <- err
+		dialed <- dial{c, err}
 	}()
 	s2, err := l.AcceptPipe()
 	if err != nil {
 		t.Fatalf("Accept with a Dial waiting: %v", err)
 	}
-	s2.Close()
-	if err := <-dialed; err != nil {
-		t.Fatalf("the waiting Dial: %v", err)
+	d := <-dialed
+	if d.err != nil {
+		t.Fatalf("the waiting Dial: %v", d.err)
 	}
+	roundTrip(t, "the waiting Dial's connection", s2, d.c)
+	closeBoth(s2, d.c)
 	closeBoth(s, c)
 }
 
