@@ -26,20 +26,9 @@ const (
 	winioVersion = "v0.6.4"
 )
 
-// backlog is why go-winio's four tests that expect a Dial to time out while
-// nobody calls Accept are skipped.
-const backlog = "expects Dial to wait while nobody calls Accept: go-winio's listener holds a first instance " +
-	"without read or write access, which Windows leaves disconnected, and listens only while Accept waits; " +
-	"conduit's winio keeps namedpipe's backlog of 4 listening instances, so the Dial connects at once " +
-	"(a deliberate difference, in winio's package doc)"
-
 // skippedTests are go-winio's pipe tests that do not run against conduit's
 // winio, each with the reason. Every other test in the file must pass.
 var skippedTests = map[string]string{
-	"TestDialListenerTimesOut":        backlog,
-	"TestDialContextListenerTimesOut": backlog,
-	"TestDialListenerGetsCancelled":   backlog,
-	"TestDialTimesOutByDefault":       backlog,
 	"TestDialAccessDeniedWithRestrictedSD": "its descriptor, D:P(A;;0x1200FF;;;WD), denies the server FILE_WRITE_ATTRIBUTES and so " +
 		"GENERIC_WRITE on the pipe's second instance: conduit's ListenPipe refuses it at once, where go-winio's ListenPipe " +
 		"succeeds and its first Accept fails with ERROR_ACCESS_DENIED (TestWinioRestrictedSDCannotAccept); the test never " +

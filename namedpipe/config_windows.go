@@ -91,6 +91,24 @@ type ListenConfig struct {
 	// one handle and, while listening, one goroutine; no OS thread.
 	Backlog int
 
+	// ListenOnAccept makes the pipe connectable only while an Accept
+	// waits, as go-winio's listener is, instead of keeping a backlog.
+	// Listen then creates the pipe's first instance without read or write
+	// access (SYNCHRONIZE only), which Windows leaves disconnected: this
+	// placeholder holds the name and the security descriptor and takes no
+	// client. Each waiting Accept gets an instance of its own that listens
+	// while it waits; a client that connects to it is that Accept's (or the
+	// next one's, if it connected as its Accept returned), and no other
+	// instance listens until another Accept waits. Meanwhile clients find
+	// the pipe busy: Dial waits (and its context may end it), and clients
+	// that do not retry on ERROR_PIPE_BUSY fail. Close closes the listening
+	// instances and the placeholder; a client that connected as Close ran
+	// reads io.EOF, or finds the pipe gone. The placeholder counts against
+	// MaxInstances, which must therefore be 0 or at least 2, and Backlog
+	// must be 0. Default false: the backlog. The winio package sets it, so
+	// that it behaves as go-winio.
+	ListenOnAccept bool
+
 	// InputBufferSize and OutputBufferSize are the instance's inbound and
 	// outbound quotas in bytes (InboundQuota, OutboundQuota): how much a
 	// writer may have buffered before its write waits for the reader.
@@ -162,6 +180,10 @@ func (c *ListenConfig) validate() (validated, error) {
 		return v, fmt.Errorf("unknown %v", c.Direction)
 	case c.CurrentUserOnly && c.SecurityDescriptor != "":
 		return v, errors.New("CurrentUserOnly and SecurityDescriptor together")
+	case c.ListenOnAccept && c.Backlog != 0:
+		return v, fmt.Errorf("Backlog %d with ListenOnAccept, which listens for each waiting Accept: want 0", c.Backlog)
+	case c.ListenOnAccept && c.MaxInstances == 1:
+		return v, errors.New("MaxInstances 1 with ListenOnAccept, whose placeholder takes one instance: want 0 or at least 2")
 	}
 	v.backlog = c.Backlog
 	if v.backlog == 0 {

@@ -219,8 +219,7 @@ func (c *Conn) reuse() error {
 	}
 	f := iocp.Adopt(h)
 	if err := disconnect(f); err != nil {
-		f.Close()
-		c.listener.release()
+		c.listener.closeInstance(f, true)
 		return err
 	}
 	c.listener.relisten(f)

@@ -26,24 +26,36 @@ import (
 // instances listening, less the connections waiting for Accept, and
 // replaces each instance as soon as a client connects while the queue has
 // room. Beyond that, new clients find the pipe busy and wait (Dial waits for
-// a busy pipe) until Accept makes room.
+// a busy pipe) until Accept makes room. With ListenConfig.ListenOnAccept it
+// keeps instead one instance listening for each Accept that waits, and a
+// placeholder that holds the name and takes no client.
 //
 // Every instance is created, queued, recycled and closed by the methods of
 // one state machine under the Listener's lock (fill, listened, closeConn,
-// relisten, Close): that is the only place instances change hands.
+// relisten, closeInstance, Close): that is the only place instances change
+// hands.
 type Listener struct {
 	name   ipcname.Name
+	key    string // the name in the registry of closed listeners (nameKey)
 	cfg    validated
+	sddl   string // the descriptor asked for, "" for the default: compared on joins
 	sd     *windows.SECURITY_DESCRIPTOR
 	ntPath *windows.NTUnicodeString
 	owner  *windows.SID // the pipe's owner, read back from its first instance
 
+	// With ListenOnAccept: the instance that holds the name while no
+	// Accept waits (counted in live), and, where quirks asks for it, the
+	// client end that this process connected to it.
+	placeholder, placeholderClient windows.Handle
+
 	mu        sync.Mutex
 	accept    sync.Cond // signalled when queue, err or closed change
 	closed    bool
+	orphaned  bool                    // closed, and in the registry of closed listeners (rejoin_windows.go)
 	listening map[*iocp.File]struct{} // instances waiting for a client
 	queue     []*Conn                 // connected instances not yet accepted
-	live      int                     // instance handles held: listening, queued, and accepted and open
+	waiting   int                     // Accepts waiting for a connection
+	live      int                     // instance handles held: listening, queued, and accepted and open, and the placeholder
 	err       error                   // why the last instance could not be made, for Accept
 	retry     *time.Timer             // a creation to try again, while instances we no longer hold still count
 	backoff   time.Duration           // the retry's delay
@@ -79,6 +91,27 @@ func Listen(name string) (*Listener, error) {
 // After that, whoever the security descriptor grants FILE_CREATE_PIPE_INSTANCE
 // may add instances of their own (see ListenConfig.SecurityDescriptor).
 //
+// One case is joined instead: a name kept alive only by this process's
+// connections. A pipe's name lives as long as any of its instances does, so
+// after a Listener is closed the connections it accepted keep its name; as
+// on Unix, where the socket's name goes with its listener, Listen of that
+// name then succeeds, and the new Listener adds instances to that pipe
+// (FILE_OPEN), provided that
+//   - the ListenConfig asks for what the pipe has: the same MessageMode,
+//     Direction, MaxInstances, AllowRemoteClients and security descriptor
+//     (SecurityDescriptor, or CurrentUserOnly, or neither), since the pipe
+//     keeps those of its first instance; and
+//   - every instance of the pipe is one of those connections (the pipe's
+//     instance count, asked once the new instance exists, equals this
+//     process's count): an open Listener of this process, or an instance
+//     that another process added, means the name is someone else's to serve.
+//
+// Otherwise Listen refuses the name as above, until the last of those
+// connections closes and the name is free again. Windows counts an
+// instance whose server end was closed until its client closes too, so a
+// connection closed by the server whose client has not yet closed its end
+// also makes Listen refuse, until the client does.
+//
 // A SecurityDescriptor that would not let this process create the pipe's
 // further instances (FILE_CREATE_PIPE_INSTANCE with the instance's read and
 // write access) fails Listen with ErrInvalidConfig.
@@ -110,38 +143,26 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// FILE_CREATE below refuses an existing name on Windows. Wine does not
-	// enforce it, so ask the file system first whether the name exists: a
-	// zero-time FSCTL_PIPE_WAIT says "not found" only for a free name. The
-	// check costs one call per Listen and runs everywhere, so that the guard
-	// is exercised under Wine too.
-	switch err := waitPipe(context.Background(), pn.Name, 0); err {
-	case windows.ERROR_FILE_NOT_FOUND:
-	case nil, windows.ERROR_SEM_TIMEOUT:
-		return fail(fmt.Errorf("pipe name in use: %w", windows.ERROR_ALREADY_EXISTS))
-	default:
-		return fail(err)
-	}
 	l := &Listener{
 		name:      pn,
+		key:       nameKey(pn.Name),
 		cfg:       cfg,
+		sddl:      sddl,
 		sd:        sd,
 		ntPath:    ntPath,
 		listening: make(map[*iocp.File]struct{}),
 	}
 	l.accept.L = &l.mu
-	f, err := l.create(windows.FILE_CREATE)
+	first, err := l.first(c.SecurityDescriptor != "")
 	if err != nil {
-		return fail(err)
-	}
-	if err := l.checkSecurity(f, c.SecurityDescriptor != ""); err != nil {
-		f.Close()
 		return fail(err)
 	}
 	l.mu.Lock()
 	l.live = 1
-	l.listenOn(f)
-	l.fill()
+	if first != nil {
+		l.listenOn(first)
+		l.fill()
+	}
 	err = l.err
 	l.mu.Unlock()
 	if err != nil {
@@ -151,14 +172,153 @@ func (c *ListenConfig) Listen(name string) (*Listener, error) {
 	return l, nil
 }
 
-// checkSecurity reads back the security of the pipe whose first instance f
-// is: its owner, which later instances are checked against, and, for a
-// configured descriptor, whether it lets this process create the instances
-// it will need. Windows checks FILE_CREATE_PIPE_INSTANCE, with the access
-// the instance asks for, on every instance but the first; Wine checks
-// neither, so the check is made here, with AccessCheck, where both agree.
-func (l *Listener) checkSecurity(f *iocp.File, custom bool) error {
-	sd, err := windows.GetSecurityInfo(f.Handle(), windows.SE_KERNEL_OBJECT,
+// first makes the pipe's first instance: a new pipe (FILE_CREATE), or an
+// instance of the pipe that only this process's closed listeners'
+// connections keep (see Listen). With ListenOnAccept it is the placeholder,
+// which it leaves in l.placeholder, and it returns nil.
+func (l *Listener) first(custom bool) (*iocp.File, error) {
+	orphans.mu.Lock()
+	defer orphans.mu.Unlock()
+	registered := orphans.m[l.key]
+	disposition := uint32(windows.FILE_CREATE)
+	if len(registered) > 0 {
+		// The registered listeners hold instances, and cannot close them
+		// while orphans.mu is held: the pipe exists, and is the one they
+		// created. (Had their last instance closed before Listen took
+		// the lock, they would not be registered, and the name, free
+		// again, would be created anew below.)
+		if err := l.joinable(registered[0]); err != nil {
+			return nil, err
+		}
+		disposition = windows.FILE_OPEN
+	} else {
+		// FILE_CREATE below refuses an existing name on Windows. Wine does
+		// not enforce it, so ask the file system first whether the name
+		// exists: a zero-time FSCTL_PIPE_WAIT says "not found" only for a
+		// free name. The check costs one call per Listen and runs
+		// everywhere, so that the guard is exercised under Wine too.
+		switch err := waitPipe(context.Background(), l.name.Name, 0); err {
+		case windows.ERROR_FILE_NOT_FOUND:
+		case nil, windows.ERROR_SEM_TIMEOUT:
+			return nil, fmt.Errorf("pipe name in use: %w", windows.ERROR_ALREADY_EXISTS)
+		default:
+			return nil, err
+		}
+	}
+	if l.cfg.ListenOnAccept {
+		return nil, l.firstPlaceholder(disposition, registered, custom)
+	}
+	f, err := l.create(disposition)
+	if err != nil {
+		return nil, err
+	}
+	if disposition == windows.FILE_OPEN {
+		err = checkInstances(f.Handle(), registered, 1)
+	}
+	if err == nil {
+		err = l.checkSecurity(f.Handle(), custom)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// firstPlaceholder makes ListenOnAccept's placeholder as the pipe's first
+// instance, and checks the pipe through a probe: one more instance, made
+// without read or write access as the placeholder is, and closed at once.
+// (The placeholder has no access to ask with.) Called with orphans.mu held.
+func (l *Listener) firstPlaceholder(disposition uint32, registered []*Listener, custom bool) error {
+	if err := l.makePlaceholder(disposition); err != nil {
+		return err
+	}
+	probe, err := l.createHandle(windows.FILE_OPEN, windows.READ_CONTROL|windows.FILE_READ_ATTRIBUTES|windows.SYNCHRONIZE)
+	if err == nil {
+		if disposition == windows.FILE_OPEN {
+			err = checkInstances(probe, registered, 2)
+		}
+		if err == nil {
+			err = l.checkSecurity(probe, custom)
+		}
+		windows.CloseHandle(probe)
+	}
+	if err != nil {
+		l.closePlaceholder()
+	}
+	return err
+}
+
+// makePlaceholder creates ListenOnAccept's placeholder: an instance made
+// without read or write access (SYNCHRONIZE only), which Windows leaves
+// disconnected, so that no client connects to it (there is no listen
+// request on it), as go-winio and WireGuard make their first instance for
+// the same purpose. It holds the pipe's name and descriptor while no Accept
+// waits. Where Wine hands clients to such an instance
+// (quirks.ConnectPlaceholder), it is made with read and write access
+// instead, and a client end of this process's own is connected to it at
+// once, which leaves other clients as Windows' disconnected state does:
+// finding the pipe busy.
+func (l *Listener) makePlaceholder(disposition uint32) error {
+	if !quirks.ConnectPlaceholder() {
+		h, err := l.createHandle(disposition, windows.SYNCHRONIZE)
+		l.placeholder = h
+		return err
+	}
+	access, _ := l.access()
+	p, err := windows.UTF16PtrFromString(l.name.Path)
+	if err != nil {
+		return err
+	}
+	// A client that dials as the placeholder is made may take it before
+	// the listener's own client end does (there, it is connected to an
+	// instance no one serves: it reads io.EOF once the placeholder is
+	// closed). Then the placeholder is made again.
+	for range maxPlaceholderTries {
+		h, err := l.createHandle(disposition, access)
+		if err != nil {
+			return err
+		}
+		l.placeholder = h
+		// No read or write access: the client end only holds the instance.
+		l.placeholderClient, err = windows.CreateFile(p, windows.SYNCHRONIZE|windows.FILE_READ_ATTRIBUTES, 0, nil,
+			windows.OPEN_EXISTING, windows.SECURITY_SQOS_PRESENT|windows.SECURITY_ANONYMOUS, 0)
+		if err == nil {
+			return nil
+		}
+		l.closePlaceholder()
+		if err != windows.ERROR_PIPE_BUSY {
+			return fmt.Errorf("connecting the placeholder instance: %w", err)
+		}
+	}
+	return fmt.Errorf("connecting the placeholder instance: clients took it %d times in a row: %w", maxPlaceholderTries, windows.ERROR_PIPE_BUSY)
+}
+
+// maxPlaceholderTries bounds how many times Listen makes the placeholder
+// again when clients take it first (quirks.ConnectPlaceholder).
+const maxPlaceholderTries = 100
+
+// closePlaceholder closes the placeholder and its client end, if any.
+func (l *Listener) closePlaceholder() {
+	if l.placeholderClient != 0 {
+		windows.CloseHandle(l.placeholderClient)
+		l.placeholderClient = 0
+	}
+	if l.placeholder != 0 {
+		windows.CloseHandle(l.placeholder)
+		l.placeholder = 0
+	}
+}
+
+// checkSecurity reads back the security of the pipe, through h, one of its
+// instances with READ_CONTROL access: its owner, which later instances are
+// checked against, and, for a configured descriptor, whether it lets this
+// process create the instances it will need. Windows checks
+// FILE_CREATE_PIPE_INSTANCE, with the access the instance asks for, on
+// every instance but the first; Wine checks neither, so the check is made
+// here, with AccessCheck, where both agree.
+func (l *Listener) checkSecurity(h windows.Handle, custom bool) error {
+	sd, err := windows.GetSecurityInfo(h, windows.SE_KERNEL_OBJECT,
 		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return fmt.Errorf("reading the pipe's security: %w", err)
@@ -183,11 +343,21 @@ func (l *Listener) checkSecurity(f *iocp.File, custom bool) error {
 	return nil
 }
 
+// target is how many instances the listener keeps listening or queued:
+// the backlog, or, with ListenOnAccept, one for each Accept that waits.
+func (l *Listener) target() int {
+	if l.cfg.ListenOnAccept {
+		return l.waiting
+	}
+	return l.cfg.backlog
+}
+
 // fill tops the instances listening and the connections waiting for Accept
-// up to the backlog, within MaxInstances. Called with l.mu held; every
-// change to the instances ends with it.
+// up to the target (the backlog, or the Accepts waiting), within
+// MaxInstances. Called with l.mu held; every change to the instances ends
+// with it.
 func (l *Listener) fill() {
-	for !l.closed && l.retry == nil && len(l.listening)+len(l.queue) < l.cfg.backlog &&
+	for !l.closed && l.retry == nil && len(l.listening)+len(l.queue) < l.target() &&
 		(l.cfg.MaxInstances == 0 || l.live < l.cfg.MaxInstances) {
 		f, err := l.newInstance()
 		if err != nil {
@@ -263,7 +433,9 @@ func (l *Listener) listen(f *iocp.File) {
 		// of creating, listening and closing instances. Told once the
 		// instance no longer counts, so that the Accept after this one
 		// can make it.
-		l.drop(f, false)
+		l.mu.Unlock()
+		l.closeInstance(f, false)
+		l.mu.Lock()
 		l.fail(err)
 		return
 	}
@@ -272,19 +444,6 @@ func (l *Listener) listen(f *iocp.File) {
 	l.queue = append(l.queue, c)
 	l.accept.Signal()
 	l.fill()
-}
-
-// drop closes an instance that will serve no one and, if refill, makes room
-// for a new one: closing first, so that the new one is not refused for the
-// old one's sake. Called with l.mu held.
-func (l *Listener) drop(f *iocp.File, refill bool) {
-	l.mu.Unlock()
-	f.Close()
-	l.mu.Lock()
-	l.live--
-	if refill {
-		l.fill()
-	}
 }
 
 // closeConn closes an accepted (or queued) connection's instance and makes
@@ -304,34 +463,22 @@ func (l *Listener) closeConn(c *Conn) error {
 			return c.reuse()
 		}
 	}
-	err := c.f.Close()
-	l.mu.Lock()
-	l.live--
-	l.fill()
-	l.mu.Unlock()
-	return err
+	return l.closeInstance(c.f, true)
 }
 
 // relisten puts a disconnected instance back to wait for a client, or
 // closes it if the listener is closed or its backlog is full.
 func (l *Listener) relisten(f *iocp.File) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || len(l.listening)+len(l.queue) >= l.cfg.backlog {
-		// fill, which runs while drop lets go of the lock, may have
-		// found no room for f's sake: look again after.
-		l.drop(f, true)
+	if l.closed || len(l.listening)+len(l.queue) >= l.target() {
+		l.mu.Unlock()
+		// fill, which runs while the instance closes, may have found no
+		// room for f's sake: closeInstance looks again after.
+		l.closeInstance(f, true)
 		return
 	}
 	l.listenOn(f)
-}
-
-// release accounts for an instance that a connection closed itself.
-func (l *Listener) release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.live--
-	l.fill()
+	l.mu.Unlock()
 }
 
 // access returns the server instance's desired and share access for the
@@ -385,11 +532,26 @@ func (l *Listener) newInstance() (*iocp.File, error) {
 
 // create creates an instance with disposition FILE_CREATE (a new pipe,
 // carrying the security descriptor) or FILE_OPEN (another instance of the
-// pipe).
+// pipe), on the completion port.
 func (l *Listener) create(disposition uint32) (*iocp.File, error) {
+	access, _ := l.access()
+	h, err := l.createHandle(disposition, access)
+	if err != nil {
+		return nil, err
+	}
+	f, err := iocp.NewFile(h, iocp.Options{})
+	if err != nil {
+		windows.CloseHandle(h)
+		return nil, err
+	}
+	return f, nil
+}
+
+// createHandle creates an instance, as create does, with the given access.
+func (l *Listener) createHandle(disposition, access uint32) (windows.Handle, error) {
 	if testHookCreate != nil {
 		if err := testHookCreate(disposition); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
 	// The descriptor goes with FILE_OPEN too: Windows ignores it for an
@@ -397,7 +559,7 @@ func (l *Listener) create(disposition uint32) (*iocp.File, error) {
 	// the name is free, then gives it the right one.
 	oa := windows.OBJECT_ATTRIBUTES{ObjectName: l.ntPath, Attributes: windows.OBJ_CASE_INSENSITIVE, SecurityDescriptor: l.sd}
 	oa.Length = uint32(unsafe.Sizeof(oa))
-	access, share := l.access()
+	_, share := l.access()
 	typ, mode := uint32(windows.FILE_PIPE_BYTE_STREAM_TYPE), uint32(windows.FILE_PIPE_BYTE_STREAM_MODE)
 	if l.cfg.MessageMode {
 		typ, mode = windows.FILE_PIPE_MESSAGE_TYPE, windows.FILE_PIPE_MESSAGE_MODE
@@ -429,17 +591,12 @@ func (l *Listener) create(disposition uint32) (*iocp.File, error) {
 			// STATUS_ACCESS_DENIED, or, since NPFS checks the instance
 			// count first (ReactOS, NpCreateExistingNamedPipe), with
 			// STATUS_INSTANCE_NOT_AVAILABLE if that pipe is at its limit.
-			return nil, fmt.Errorf("pipe name in use: %w (%w)", windows.ERROR_ALREADY_EXISTS, st.Errno())
+			return 0, fmt.Errorf("pipe name in use: %w (%w)", windows.ERROR_ALREADY_EXISTS, st.Errno())
 		}
 		// STATUS_INSTANCE_NOT_AVAILABLE is ERROR_PIPE_BUSY.
-		return nil, st.Errno()
+		return 0, st.Errno()
 	}
-	f, err := iocp.NewFile(h, iocp.Options{})
-	if err != nil {
-		windows.CloseHandle(h)
-		return nil, err
-	}
-	return f, nil
+	return h, nil
 }
 
 // testHookCreate, when set, runs before each instance is created; an error
@@ -462,12 +619,14 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) AcceptPipe() (*Conn, error) {
 	for {
 		l.mu.Lock()
-		// Make the instances that an error left missing: the error went
-		// to an earlier call.
+		// Make the instances that an error left missing (the error went
+		// to an earlier call), and, with ListenOnAccept, this call's.
+		l.waiting++
 		l.fill()
 		for !l.closed && len(l.queue) == 0 && l.err == nil {
 			l.accept.Wait()
 		}
+		l.waiting--
 		if l.closed {
 			l.mu.Unlock()
 			return nil, &net.OpError{Op: "accept", Net: "pipe", Addr: l.Addr(), Err: net.ErrClosed}
@@ -490,10 +649,13 @@ func (l *Listener) AcceptPipe() (*Conn, error) {
 	}
 }
 
-// Close stops listening: it closes the waiting instances and the connections
-// not yet accepted, and every Accept, pending or later, returns an error
-// wrapping net.ErrClosed. Connections already accepted stay open. Close
-// returns promptly whatever clients are doing.
+// Close stops listening: it closes the waiting instances, the connections
+// not yet accepted and, with ListenOnAccept, the placeholder, and every
+// Accept, pending or later, returns an error wrapping net.ErrClosed.
+// Connections already accepted stay open, and keep the pipe's name in use
+// until the last of them closes; Listen of that name joins their pipe
+// meanwhile (see ListenConfig.Listen). Close returns promptly whatever
+// clients are doing.
 func (l *Listener) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -515,6 +677,14 @@ func (l *Listener) Close() error {
 	for _, c := range queue {
 		c.Close()
 	}
+	stopped := len(listening)
+	if l.placeholder != 0 {
+		// Only Listen and Close touch it, and Close once.
+		l.closePlaceholder()
+		stopped++
+	}
+	// The connections accepted keep the name: a later Listen may join it.
+	l.register(stopped)
 	return nil
 }
 
@@ -525,7 +695,8 @@ func (l *Listener) Addr() net.Addr { return Addr(l.name.Path) }
 // instances (syscall.Conn): its Control runs a function with that
 // instance's handle, which pipe-wide queries (GetNamedPipeInfo, the
 // security descriptor) answer for the whole pipe. Read and Write are not
-// supported. Control fails while no instance is listening.
+// supported. Control fails while no instance is listening: with
+// ListenOnAccept, while no Accept waits.
 func (l *Listener) SyscallConn() (syscall.RawConn, error) {
 	return listenerRawConn{l}, nil
 }

@@ -55,6 +55,10 @@ func runChild(role string) int {
 			return 2
 		}
 		return answer(c)
+	case "join":
+		// name is a pipe's: add an instance of it, as another server
+		// would, and hold it until stdin closes.
+		return joinChild(name)
 	}
 	fmt.Fprintln(os.Stderr, "unknown child role", role)
 	return 1

@@ -207,26 +207,12 @@ func TestErrorsAsGoWinio(t *testing.T) {
 	}
 }
 
-// fillBacklog connects clients to l until the pipe is busy: namedpipe's
-// backlog of 4 connections waiting for Accept.
-func fillBacklog(t *testing.T, path string) {
-	for range 4 {
-		d := 10 * time.Second
-		c, err := DialPipe(path, &d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-}
-
-// A busy pipe (every instance taken, nobody accepting) is waited for, as
-// go-winio waits: DialPipe until its timeout, 2 s by default, then
+// A busy pipe (nobody accepting: the listener has only its placeholder,
+// which takes no client) is waited for, as go-winio waits: DialPipe until its timeout, 2 s by default, then
 // ErrTimeout; DialPipeContext until the context ends, then the context's
 // error itself. The waits hold no OS thread each.
 func TestDialBusyPipe(t *testing.T) {
 	_, path := listenPipe(t, nil)
-	fillBacklog(t, path)
 
 	d := 20 * time.Millisecond
 	if c, err := DialPipe(path, &d); err != ErrTimeout {
@@ -356,8 +342,20 @@ func TestDialPipeAccess(t *testing.T) {
 // The default descriptor is go-winio's (RtlDefaultNpAcl's) without its
 // read access for Everyone and Anonymous Logon.
 func TestDefaultSecurityDescriptor(t *testing.T) {
-	_, path := listenPipe(t, nil)
-	sddl, err := namedpipe.SecurityDescriptor(path)
+	l, path := listenPipe(t, nil)
+	// SecurityDescriptor connects for a moment: an Accept must wait for
+	// the pipe to take it. It skips the client, which writes nothing, and
+	// ends with the listener.
+	go l.Accept()
+	var sddl string
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		sddl, err = namedpipe.SecurityDescriptor(path)
+		if !errors.Is(err, windows.ERROR_PIPE_BUSY) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // until the Accept's instance listens
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

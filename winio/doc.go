@@ -33,7 +33,14 @@
 // the peer has read what came before it; after it Write and CloseWrite
 // return io.ErrClosedPipe, and a peer that read the mark reads io.EOF from
 // then on. Clients dial with SECURITY_ANONYMOUS unless they choose a level;
-// remote clients are refused.
+// remote clients are refused. The listener takes clients only while an
+// Accept waits, as go-winio's does (namedpipe's ListenConfig.ListenOnAccept,
+// chosen here for that reason; namedpipe's own default is a backlog): its
+// first instance is a placeholder made without read or write access, which
+// Windows leaves disconnected, and each waiting Accept listens on an
+// instance of its own, so that with no Accept pending a Dial waits and
+// times out. go-winio's tests that assert it (TestDialListenerTimesOut and
+// three more) pass.
 //
 // # Fixed
 //
@@ -45,16 +52,12 @@
 //
 // # Differences that remain
 //
-// Backlog. The listener keeps namedpipe's backlog: four instances listen
-// from ListenPipe on, and up to four clients connect before Accept takes
-// them. go-winio's listener holds a first instance without read or write
-// access, which Windows leaves disconnected, and listens on one instance
-// only while an Accept waits, so its clients connect only then; with no
-// Accept pending they wait (and time out). A client that connected but was
-// never accepted reads io.EOF when the listener closes. go-winio's tests
-// TestDialListenerTimesOut, TestDialContextListenerTimesOut,
-// TestDialListenerGetsCancelled and TestDialTimesOutByDefault assert the
-// wait, and are skipped.
+// Listening again. ListenPipe of a name whose earlier listener in this
+// process was closed while connections it accepted are still open joins
+// that pipe (namedpipe's Listen, for the same PipeConfig, when no one
+// else has an instance of it), as a Unix socket's name would be free;
+// go-winio's ListenPipe fails there with ERROR_ACCESS_DENIED until the
+// last of those connections closes.
 //
 // Default security. Without SecurityDescriptor the pipe gets go-winio's
 // default DACL (RtlDefaultNpAcl's: full access for LocalSystem,

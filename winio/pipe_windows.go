@@ -314,13 +314,18 @@ func quota(size int32) int {
 // ListenPipe creates the named pipe path (\\.\pipe\name) and listens on it.
 // The pipe must not exist yet: if it does, ListenPipe fails with an
 // *os.PathError wrapping windows.ERROR_ACCESS_DENIED, as go-winio does on
-// Windows, instead of joining a pipe someone else created.
+// Windows, instead of joining a pipe someone else created. One exception:
+// a name that only connections accepted by this process's closed listeners
+// keep is joined, when the PipeConfig asks for the same pipe (see
+// namedpipe's ListenConfig.Listen); go-winio refuses it.
 //
-// The listener keeps four instances listening (namedpipe's default backlog),
-// so clients connect before Accept takes them, up to four at a time; with
-// go-winio a client connects only while an Accept is waiting. Its Close
-// returns promptly whatever clients are doing. Remote clients are refused,
-// as in go-winio.
+// As go-winio's, the listener takes clients only while an Accept waits
+// (namedpipe's ListenConfig.ListenOnAccept): its first instance is a
+// placeholder without read or write access, which Windows leaves
+// disconnected, and each waiting Accept listens on an instance of its own.
+// Meanwhile clients find the pipe busy, and DialPipe waits, then returns
+// ErrTimeout. Its Close returns promptly whatever clients are doing. Remote
+// clients are refused, as in go-winio.
 func ListenPipe(path string, c *PipeConfig) (net.Listener, error) {
 	if c == nil {
 		c = &PipeConfig{}
@@ -337,6 +342,7 @@ func ListenPipe(path string, c *PipeConfig) (net.Listener, error) {
 		InputBufferSize:    quota(c.InputBufferSize),
 		OutputBufferSize:   quota(c.OutputBufferSize),
 		SecurityDescriptor: sddl,
+		ListenOnAccept:     true,
 	}
 	l, err := cfg.Listen(path)
 	if err != nil {

@@ -63,6 +63,22 @@ func RejectRemoteClients() uint32 {
 	return windows.FILE_PIPE_REJECT_REMOTE_CLIENTS
 }
 
+// ConnectPlaceholder reports whether a pipe instance made to hold a name
+// without taking clients (namedpipe's ListenOnAccept placeholder) must be
+// connected to a client end of the server's own, because the file system
+// hands clients to an instance made without read or write access.
+//
+// Quirk: Windows leaves such an instance disconnected, and clients find the
+// pipe busy (go-winio's and WireGuard's listeners rest on it); Wine 8
+// connects clients to it (measured: wine-notes.md), so they would reach an
+// instance that no one serves. Under Wine the placeholder is therefore made
+// with read and write access and occupied by a client end of the listener's
+// own, which leaves other clients finding the pipe busy, as on Windows. A
+// client that dials in the moment between the two may take the placeholder
+// first; the listener then closes it (that client reads io.EOF) and makes
+// it again (go-winio's TestListenConnectRace does this every few rounds).
+func ConnectPlaceholder() bool { return nt.Wine() }
+
 // SyncMailslot reads a mailslot server handle that is synchronous, which
 // only Wine gives: the mailslot package chooses it by the handle's mode
 // (nt.Synchronous), not by asking whether Wine runs, and reads every
