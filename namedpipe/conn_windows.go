@@ -34,7 +34,21 @@ type Conn struct {
 
 	closeOnce sync.Once
 	listener  *Listener // the listener that accepted it, if it did
+	connected time.Time // when a listener saw its client connect; zero otherwise
 }
+
+// Connected returns, for a connection a Listener accepted, a time no
+// earlier than when its client connected: when the instance's listen
+// request (FSCTL_PIPE_LISTEN) completed, which it does as the client
+// connects, or, for a client that connected before the request was made,
+// when the request answered that one had (STATUS_PIPE_CONNECTED). It is
+// zero for a Dial's or NewConn's Conn.
+//
+// A process that was created after this time cannot be the client that
+// connected: so the process of a client's ID (ClientProcessID) that is
+// younger than this is another one that has taken the ID of a client that
+// has left. Accept can come much later than this, and is no such bound.
+func (c *Conn) Connected() time.Time { return c.connected }
 
 func newConn(f *iocp.File, addr Addr, server, message bool) *Conn {
 	return &Conn{f: f, addr: addr, server: server, message: message}

@@ -318,3 +318,46 @@ func TestListenCurrentUserOnly(t *testing.T) {
 		t.Fatalf("CurrentUserOnly with SecurityDescriptor = %v, want ErrInvalidConfig", err)
 	}
 }
+
+// Connected is when the client connected, not when Accept took it: a
+// client that connects long before Accept is called has a Connected time
+// before the call (issue 16, item 11: a PID checked against Accept's time
+// let a process created in between pass as the client). Dial's Conn has
+// none.
+func TestConnectedBeforeAccept(t *testing.T) {
+	l, _ := listen(t, nil)
+	before := time.Now()
+	client, err := Dial(t.Context(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	// Wait until the listener has queued the connection: Accept, called
+	// after that, is later than the connection.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l.mu.Lock()
+		n := len(l.queue)
+		l.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener never queued the client")
+		}
+		runtime.Gosched()
+	}
+	queued := time.Now()
+	server, err := l.AcceptPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	at := server.Connected()
+	if at.Before(before) || at.After(queued) {
+		t.Errorf("Connected = %v; want between the Dial (%v) and the moment the connection was queued (%v), before Accept", at, before, queued)
+	}
+	if !client.Connected().IsZero() {
+		t.Errorf("a Dial's Conn has Connected %v, want zero", client.Connected())
+	}
+}

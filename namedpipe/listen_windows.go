@@ -406,6 +406,9 @@ func (l *Listener) listen(f *iocp.File) {
 		testHookBeforeListen()
 	}
 	_, err := f.FsControl(context.Background(), nt.FSCTL_PIPE_LISTEN, nil, nil)
+	// The client has connected by now (Conn.Connected): the request
+	// completes when one does, or answers at once that one already has.
+	connected := time.Now()
 	switch err {
 	case windows.ERROR_PIPE_CONNECTED:
 		// A client connected between the instance's creation and the
@@ -440,7 +443,7 @@ func (l *Listener) listen(f *iocp.File) {
 		return
 	}
 	c := newConn(f, Addr(l.name.Path), true, l.cfg.MessageMode)
-	c.listener = l
+	c.listener, c.connected = l, connected
 	l.queue = append(l.queue, c)
 	l.accept.Signal()
 	l.fill()
