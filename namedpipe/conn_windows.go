@@ -253,22 +253,51 @@ func (c *Conn) CloseWrite() error {
 
 // Flush waits until the peer has read everything written so far
 // (FlushFileBuffers). Windows has no overlapped form of it, so Flush holds
-// its OS thread while it waits; Close interrupts it. An end that cannot
+// its OS thread while it waits; Close interrupts it. A peer that closes
+// with nothing of ours left to read ends the wait with nil; one that
+// closes while data this end wrote was still waiting to be read fails it
+// with an error that says how much, wrapping ERROR_BROKEN_PIPE: Windows
+// discards that data. An end that cannot
 // write (an Inbound pipe's server, an Outbound pipe's client) has written
 // nothing to wait for, and Flush returns nil (FlushFileBuffers itself
 // fails there with ERROR_ACCESS_DENIED: flushing a pipe needs
 // FILE_WRITE_DATA); so does a client opened for reading only.
 func (c *Conn) Flush() error {
+	// What this end has written that the peer has not read yet: the
+	// outbound buffer's quota less what of it is free. (With a read
+	// pending at the peer, more is free than the quota: nothing waits.)
+	queued := 0
+	if info, err := c.localInfo(); err == nil && info.OutboundQuota > info.WriteQuotaAvailable {
+		queued = int(info.OutboundQuota - info.WriteQuotaAvailable)
+	}
 	err := c.f.Blocking(windows.FlushFileBuffers)
 	switch {
+	case isEOF(err) && queued > 0:
+		// FlushFileBuffers returns once the peer has read everything,
+		// so a peer that left before that left data unread: Windows
+		// discards what the peer's end had not read when it closes.
+		err = &unreadError{n: queued, err: err}
 	case isEOF(err):
-		// The peer left; nothing is waiting to be read.
+		// The peer left with nothing of ours to read.
 		err = nil
 	case err == windows.ERROR_ACCESS_DENIED && !c.canWrite():
 		err = nil
 	}
 	return c.opError("flush", err)
 }
+
+// unreadError is Flush's error when the peer closed its end while data
+// this end wrote was still waiting for it: the data is lost.
+type unreadError struct {
+	n   int
+	err error
+}
+
+func (e *unreadError) Error() string {
+	return fmt.Sprintf("the peer closed its end with %d bytes written to it unread: %v", e.n, e.err)
+}
+
+func (e *unreadError) Unwrap() error { return e.err }
 
 // canWrite reports whether this end may write: whether its handle was
 // granted FILE_WRITE_DATA (a read-only client of a duplex pipe was not:

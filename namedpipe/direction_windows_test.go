@@ -2,10 +2,14 @@ package namedpipe
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/conduit-ipc/conduit/internal/hangcheck"
+	"github.com/conduit-ipc/conduit/internal/stacktest"
 	"golang.org/x/sys/windows"
 )
 
@@ -97,5 +101,50 @@ func TestReadOnlyClientFlushCloseWrite(t *testing.T) {
 	buf := make([]byte, 8)
 	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "data" {
 		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+// A peer that closes without reading what was written to it loses that
+// data (Windows discards an end's unread data when the other end closes):
+// Flush, which waits for the peer to read everything, says so instead of
+// returning nil as for a peer that left having read it all (issue 17: the
+// conduit command exited 0 after such a loss on Windows).
+func TestFlushPeerClosedUnread(t *testing.T) {
+	for _, read := range []bool{false, true} {
+		t.Run(fmt.Sprint("read=", read), func(t *testing.T) {
+			server, client := pair(t, nil)
+			if _, err := server.Write([]byte("unread data")); err != nil {
+				t.Fatal(err)
+			}
+			if read {
+				buf := make([]byte, 64)
+				if n, err := client.Read(buf); err != nil || n != len("unread data") {
+					t.Fatalf("read %d, %v", n, err)
+				}
+			}
+			if !read {
+				skipOnWine(t, "FlushFileBuffers returns success when the peer closes with data unread, and WriteQuotaAvailable always reads 0")
+			}
+			done := make(chan error, 1)
+			go func() { done <- server.Flush() }()
+			if !read {
+				// Close the client while the flush waits in
+				// FlushFileBuffers: before that, closing would discard
+				// the data before Flush could see it queued.
+				stacktest.WaitParked(t, 1, "namedpipe.(*Conn).Flush(", "syscall.SyscallN(", "syscall.Syscall(", "windows.FlushFileBuffers(")
+				client.Close()
+			}
+			var err error
+			hangcheck.Within(t, 20*time.Second, "Flush", func() { err = <-done })
+			if read {
+				if err != nil {
+					t.Fatalf("Flush after the peer read everything = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, windows.ERROR_BROKEN_PIPE) || !strings.Contains(err.Error(), "unread") {
+				t.Fatalf("Flush after the peer closed with data unread = %v, want an error wrapping ERROR_BROKEN_PIPE that says data was unread", err)
+			}
+		})
 	}
 }
