@@ -41,11 +41,23 @@ type Config struct {
 	// reach: with AllowGroup, give a path (see Listen for where a socket may
 	// live). Security: every member may connect; narrow it with Authorize.
 	// On Dial, a server of another user that only the group admits is
-	// accepted on Unix only if the socket's directory is that user's or
-	// root's and no one else may write to it: else any member could have
-	// put its own socket there while the real server was down. On Windows
-	// the pipe namespace has no such place, and any member could have made
-	// the pipe: pin the server with Authorize (its UserID).
+	// accepted on Unix only if no one but root, that user and this user
+	// could have chosen where the path leads: Dial walks the path from /
+	// before it connects, following links itself, and every directory on
+	// it counts, not only the socket's: each must be owned by one of them
+	// and writable by no one else (group write only where the group is
+	// its owner's private group, see Listen); a sticky one such as /tmp
+	// only where the next name on the path is root's or this user's
+	// (anyone may take a free name there, so a directory of the server's
+	// user in /tmp could be a squatter's after a reboot), and the socket's
+	// own directory never. Else any member could have put its own socket
+	// at the path while the real server was down, or renamed a directory
+	// on the path away and put its own in its place. On Linux Dial then
+	// connects through the descriptor of the directory it checked
+	// (/proc/self/fd); elsewhere by the path it resolved, walked again
+	// after the connect. POSIX ACLs are not read. On Windows the pipe
+	// namespace has no such place, and any member could have made the
+	// pipe: pin the server with Authorize (its UserID).
 	AllowGroup string
 
 	// AllowOtherUsers admits every local user: socket mode 0666 on Unix, a

@@ -98,6 +98,11 @@ type fileID struct{ dev, ino uint64 }
 // that a group should reach (AllowGroup), a directory owned by the server's
 // user and readable by the group, such as /run/myapp of mode 0750 and group
 // myapp, is the place; in a sticky directory anyone may take the name first.
+// Every directory above it counts for the group's clients: Dial with
+// AllowGroup accepts a server of another user only if every directory on
+// the path from / is root's, the server's or the client's and writable by
+// no one else (see Config.AllowGroup), so /run/myapp (with /run root's
+// 0755) works and /tmp/myapp does not.
 //
 // The name's lock file (the socket's path plus ".lock", mode 0600, left in
 // place) is held with flock while the listener lives: a second Listen of the
@@ -457,29 +462,6 @@ func clearStale(d *dirFD, base string, k kind, euid int) error {
 	return nil
 }
 
-// serverPlace checks, for Dial, a server of another user that only
-// AllowGroup admits: the socket's directory must be the server's or root's,
-// and writable by no one else (not even with the sticky bit, which lets
-// anyone make a name that is free), so that no other member can have put
-// its own socket at the path. POSIX ACLs are not read: a directory that an
-// ACL opens to others passes.
-func serverPlace(path string, peer Credentials) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	owner := strconv.FormatUint(uint64(st.Uid), 10)
-	switch {
-	case owner != peer.UserID && st.Uid != 0:
-		return fmt.Errorf("the server is admitted by group only, and its socket's directory %s is uid %s's, not its own or root's: any member could have put a socket there", dir, owner)
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("the server is admitted by group only, and others may write to its socket's directory %s (mode %v): any member could have put a socket there", dir, fi.Mode().Perm())
-	}
-	return nil
-}
-
 // control runs fn with the socket's descriptor.
 func control(sc syscall.Conn, fn func(fd int) error) error {
 	rc, err := sc.SyscallConn()
@@ -611,12 +593,13 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		if err := ctx.Err(); err != nil {
 			return fail(path, err)
 		}
-		conn, err := net.DialUnix(k.net(), nil, raddr)
+		conn, pl, err := c.connect(k, path, raddr, self.group != "")
 		if err == nil {
 			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
 			if err == nil {
-				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return serverPlace(path, peer) })
+				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return pl.serverPlace(path, peer, euid) })
 			}
+			pl.close()
 			if err != nil {
 				conn.Close()
 				return fail(path, err)
@@ -646,6 +629,55 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
+}
+
+// connect connects to the socket at path (raddr). With walk, for
+// AllowGroup's check of a server that only the group admits, it first walks
+// the path (walkPlace) and connects into the directory the walk ended in,
+// through its descriptor where the OS has a way (Linux's /proc/self/fd),
+// else by the path the walk resolved; the place it returns is for
+// serverPlace, and to close.
+func (c *Config) connect(k kind, path string, raddr *net.UnixAddr, walk bool) (*net.UnixConn, *place, error) {
+	if !walk {
+		conn, err := net.DialUnix(k.net(), nil, raddr)
+		return conn, nil, err
+	}
+	pl, err := walkPlace(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, pinned := pl.sockPath()
+	conn, err := net.DialUnix(k.net(), nil, &net.UnixAddr{Name: to, Net: k.net()})
+	if err != nil {
+		pl.close()
+		return nil, nil, err
+	}
+	if !pinned {
+		pl.byPath = true // serverPlace walks again
+		pl.close()
+	}
+	return conn, pl, nil
+}
+
+// serverPlace checks, for Dial, a server of another user that only
+// AllowGroup admits: only root, the server's user or this user (euid) may
+// have chosen the directory its socket is in, and no one else may write
+// there (place.check); a connection made by path is walked again
+// (place.recheck). Without this, any member of the group could have put its
+// own socket at the path while the real server was down, or renamed a
+// directory on the path away and made its own in its place.
+func (p *place) serverPlace(path string, peer Credentials, euid int) error {
+	uid, err := strconv.ParseUint(peer.UserID, 10, 32)
+	if p == nil || err != nil {
+		return fmt.Errorf("the server is admitted by group only, and where its socket is was not checked: %w", fs.ErrPermission)
+	}
+	if err := p.check(uint32(uid), uint32(euid)); err != nil {
+		return err
+	}
+	if p.byPath {
+		return p.recheck(path)
+	}
+	return nil
 }
 
 var (
