@@ -39,6 +39,8 @@ type Listener struct {
 	self identity
 	l    *namedpipe.Listener
 	addr Addr
+	// budget bounds what its connections hold in unfinished messages.
+	budget *budget
 }
 
 // Path returns where name lives: a socket's path on Unix (a short name's in
@@ -134,7 +136,7 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &Listener{cfg: *c, self: self, l: l, addr: Addr{"pipe", l.Addr().String()}}, nil
+	return &Listener{cfg: *c, self: self, l: l, addr: Addr{"pipe", l.Addr().String()}, budget: newBudget(c.messageBudget())}, nil
 }
 
 // Accept waits for the next admitted client and returns it as a net.Conn.
@@ -155,7 +157,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage())
+		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage(), l.budget)
 		c.peer, c.push, err = clientCredentials(pc, c.created)
 		c.pushKnown = true
 		if err == nil {
@@ -214,7 +216,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		return fail(name, err)
 	}
 	addr := Addr{"pipe", pc.RemoteAddr().String()}
-	cn := newConn(pc, addr, c.MessageMode, c.maxMessage())
+	cn := newConn(pc, addr, c.MessageMode, c.maxMessage(), nil)
 	cn.peer, err = serverCredentials(pc)
 	if err == nil {
 		cn.peer = peerOf(cn.peer)
@@ -476,6 +478,7 @@ type Conn struct {
 	body bool
 	msg  []byte // its payload so far
 	size int    // its length
+	mem  memory // what msg holds of the listener's budget
 	// Whether the peer could have put handles in this process (mayPush):
 	// read when the connection was accepted, or, for a server, when its
 	// first file comes.
@@ -502,8 +505,8 @@ const (
 	fileSize   = 9 // msgFile and the handle
 )
 
-func newConn(pc *namedpipe.Conn, addr Addr, message bool, max int) *Conn {
-	return &Conn{pc: pc, addr: addr, message: message, created: time.Now(), max: max}
+func newConn(pc *namedpipe.Conn, addr Addr, message bool, max int, bud *budget) *Conn {
+	return &Conn{pc: pc, addr: addr, message: message, created: time.Now(), max: max, mem: memory{b: bud}}
 }
 
 func (c *Conn) credentials(withName bool) Credentials {
@@ -613,20 +616,30 @@ func (c *Conn) next() ([]byte, error) {
 		if len(got) > int(size) || (n < len(c.rbuf) && len(got) < int(size)) {
 			return nil, c.opError("read", c.broken(fmt.Errorf("a message of %d bytes that says it has %d: the peer does not speak ipc's protocol", len(got), size)))
 		}
-		// The message grows as its bytes come, so that a length the peer
-		// announces costs nothing until it is sent.
-		c.body, c.size = true, int(size)
-		c.msg = append(make([]byte, 0, min(c.size, 64<<10)), got...)
+		m = append(make([]byte, 0, len(got)), got...)
+		if len(got) == int(size) {
+			return m, nil // whole in the first read
+		}
+		c.body, c.size, c.msg = true, int(size), m
+	}
+	if cap(c.msg) < c.size {
+		// The rest is read straight into the message, made once at its
+		// size, once the listener's budget has room for it: a length the
+		// peer announces costs nothing until then, and nothing is read
+		// meanwhile, so a read that fails here can go on later.
+		if err := c.mem.take(c.size - cap(c.msg)); err != nil {
+			return nil, c.opError("read", err)
+		}
+		m := make([]byte, len(c.msg), c.size)
+		copy(m, c.msg)
+		c.msg = m
 	}
 	for len(c.msg) < c.size {
-		if len(c.msg) == cap(c.msg) {
-			c.msg = append(c.msg, make([]byte, min(cap(c.msg), c.size-len(c.msg)))...)[:len(c.msg)]
-		}
 		if testHookMidMessage != nil {
 			testHookMidMessage(c)
 		}
-		want := min(cap(c.msg), c.size) - len(c.msg)
-		k, err := c.pc.Read(c.msg[len(c.msg) : len(c.msg)+want])
+		want := c.size - len(c.msg)
+		k, err := c.pc.Read(c.msg[len(c.msg):c.size])
 		c.msg = c.msg[:len(c.msg)+k]
 		if err == io.EOF {
 			return nil, c.opError("read", c.broken(io.ErrUnexpectedEOF))
@@ -640,6 +653,7 @@ func (c *Conn) next() ([]byte, error) {
 	}
 	m := c.msg
 	c.body, c.msg = false, nil
+	c.mem.release()
 	return m, nil
 }
 
@@ -652,6 +666,7 @@ var testHookMidMessage func(*Conn)
 func (c *Conn) broken(err error) error {
 	c.rerr = err
 	c.body, c.msg = false, nil
+	c.mem.release()
 	return err
 }
 
@@ -970,6 +985,8 @@ func (c *Conn) Close() error {
 		windows.CloseHandle(c.file)
 		c.file = 0
 	}
+	c.body, c.msg = false, nil
+	c.mem.release()
 	c.rmu.Unlock()
 	return err
 }

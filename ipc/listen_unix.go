@@ -75,6 +75,8 @@ type Listener struct {
 	dir  *dirFD   // the socket's directory
 	base string   // the socket's name in dir
 	id   fileID   // the socket file this listener made
+	// budget bounds what its connections hold in unfinished messages.
+	budget *budget
 
 	closeOnce sync.Once
 	closeErr  error
@@ -344,7 +346,7 @@ func (c *Config) listen(d *dirFD, base, path string, k kind, mode uint32, gid, e
 			return fail(err)
 		}
 	}
-	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, base: base, id: fileID{uint64(st.Dev), uint64(st.Ino)}}, nil
+	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, base: base, id: fileID{uint64(st.Dev), uint64(st.Ino)}, budget: newBudget(c.messageBudget())}, nil
 }
 
 // testHookBeforeRename, when set, runs as Listen is about to move the
@@ -521,7 +523,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			}
 			return nil, &net.OpError{Op: "accept", Net: l.addr.Net, Addr: l.addr, Err: err}
 		}
-		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage())
+		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage(), l.budget)
 		if err == nil {
 			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
@@ -595,7 +597,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		conn, pl, err := c.connect(k, path, raddr, self.group != "")
 		if err == nil {
-			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
+			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage(), nil)
 			if err == nil {
 				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return pl.serverPlace(path, peer, euid) })
 			}
