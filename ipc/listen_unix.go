@@ -106,6 +106,20 @@ type fileID struct{ dev, ino uint64 }
 // no one else (see Config.AllowGroup), so /run/myapp (with /run root's
 // 0755) works and /tmp/myapp does not.
 //
+// Group write is no one else's where the group is the owner's private
+// group, as user-private-group systems (Fedora, RHEL; umask 002) make every
+// user's: a group of the owner's name that is its primary group, no other
+// user's, and lists no other member, as the local /etc/passwd and
+// /etc/group say (a user or group only a directory service knows is not
+// taken for one). So a 0775 directory in such a user's home serves. A
+// Kubernetes emptyDir volume (mode 0777 without the sticky bit, shared by
+// every container of the pod) is refused: any process in the pod could
+// replace the socket there. Make a directory of mode 0700 (or 0750 with a
+// group for AllowGroup) in it and listen in that: the volume's other
+// containers can then reach the socket only as the mode says, though they
+// can still rename that directory away, so clients in other containers
+// that must not be fooled should check the server (Authorize, UserID).
+//
 // The name's lock file (the socket's path plus ".lock", mode 0600, left in
 // place) is held with flock while the listener lives: a second Listen of the
 // name, in this process or another, fails with an error matching fs.ErrExist,
@@ -189,7 +203,8 @@ func (d *dirFD) Close() error { return unix.Close(d.fd) }
 
 // openDir opens the directory a socket goes in and checks that no other
 // user can change its names (see Listen): owned by euid or root, and
-// writable by no one else unless sticky.
+// writable by no one else unless sticky (group write by the owner's
+// private group is no one else's: privateGroup).
 func openDir(path string, euid int) (*dirFD, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -204,8 +219,8 @@ func openDir(path string, euid int) (*dirFD, error) {
 	switch {
 	case int(st.Uid) != euid && st.Uid != 0:
 		why = fmt.Sprintf("owned by uid %d, who could replace the socket", st.Uid)
-	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
-		why = fmt.Sprintf("mode %#o: others may write to it without the sticky bit, and could replace the socket", st.Mode&0o7777)
+	case st.Mode&unix.S_ISVTX == 0 && writeOthers(st.Uid, st.Gid, uint32(st.Mode)) != "":
+		why = fmt.Sprintf("mode %#o: %s may write to it without the sticky bit, and could replace the socket", st.Mode&0o7777, writeOthers(st.Uid, st.Gid, uint32(st.Mode)))
 	}
 	if why != "" {
 		unix.Close(fd)
@@ -674,7 +689,7 @@ func (p *place) serverPlace(path string, peer Credentials, euid int) error {
 		return fmt.Errorf("the server is admitted by group only, and where its socket is was not checked: %w", fs.ErrPermission)
 	}
 	if err := p.check(uint32(uid), uint32(euid)); err != nil {
-		return err
+		return fmt.Errorf("the server is admitted by group only, and %w: any member could have put a socket there (every directory on the path must be root's, the server's or this user's and writable by no one else; see Config.AllowGroup)", err)
 	}
 	if p.byPath {
 		return p.recheck(path)

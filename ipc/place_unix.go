@@ -203,7 +203,7 @@ func (p *place) check(peer, self uint32) error {
 	trusted := func(u uint32) bool { return u == 0 || u == peer || u == self }
 	for _, s := range p.steps {
 		if !trusted(s.uid) {
-			return fmt.Errorf("the server is admitted by group only, and the directory %s on its socket's path is uid %d's, who could have put another socket there: every directory on the path must be root's, the server's or this user's", s.path, s.uid)
+			return fmt.Errorf("%s on the path belongs to uid %d, who could change where the path leads", s.path, s.uid)
 		}
 		why := writeOthers(s.uid, s.gid, s.mode)
 		if why == "" {
@@ -212,7 +212,7 @@ func (p *place) check(peer, self uint32) error {
 		if s.mode&unix.S_ISVTX != 0 && s.entry >= 0 && (s.entry == 0 || uint32(s.entry) == self) {
 			continue // sticky, and its entry on the path cannot be renamed by others
 		}
-		return fmt.Errorf("the server is admitted by group only, and %s may write to %s on its socket's path (mode %#o): any member could have put a socket there", why, s.path, s.mode&0o7777)
+		return fmt.Errorf("%s may write to %s on the path (mode %#o), and could change where the path leads", why, s.path, s.mode&0o7777)
 	}
 	return nil
 }
