@@ -100,6 +100,14 @@ func groupSID(g string) (string, error) {
 // others, never the right to create instances (namedpipe.ClientAccess). A
 // name in use fails with an error matching fs.ErrExist. Errors are
 // *net.OpError.
+//
+// Clients are identified from the pipe, by impersonating them, which ipc's
+// Dial allows. A client that forbids it (SECURITY_ANONYMOUS, as go-winio's
+// DialPipe asks for) is refused by a Listener with AllowGroup,
+// AllowOtherUsers or Authorize: its process ID, the only other way, can be
+// handed to another process. With the default Config it is admitted by its
+// process's token (the DACL lets no other user open the pipe), but may not
+// pass handles (SendFile) to this side.
 func (c *Config) Listen(name string) (*Listener, error) {
 	fail := func(err error) (*Listener, error) {
 		var pe *os.PathError
@@ -158,7 +166,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			return nil, err
 		}
 		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage(), l.budget)
-		c.peer, c.push, err = clientCredentials(pc, c.created)
+		c.peer, c.push, err = clientCredentials(pc, c.created, l.cfg.pidFallbackOK())
 		c.pushKnown = true
 		if err == nil {
 			c.peer = peerOf(c.peer)
@@ -232,16 +240,24 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 // clientCredentials identifies a server connection's client: its process
 // from the pipe, its user and groups from its token, read while
 // impersonating it (the client allowed at least Identification, as Dial
-// does by default). Windows may refuse to impersonate a client that has
-// written nothing yet, or that allowed only Anonymous; then the token is
-// read from the client's process, which must be older than accepted, when
-// the connection was accepted, and the pipe still connected after it was
-// opened: a process that took the PID of a client that left is refused.
-// (The client connected before it was accepted, so a process made in
-// between passes that check: namedpipe does not say when a client
-// connected, which would close the gap.) push is nil if the token says the
-// client could have put handles in this process (mayPush).
-func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials, push error, err error) {
+// does by default).
+//
+// Windows may refuse to impersonate a client that allowed only Anonymous
+// (SECURITY_SQOS_PRESENT|SECURITY_ANONYMOUS, which go-winio's DialPipe
+// asks for), or, as ERROR_CANNOT_IMPERSONATE's text has it, one that has
+// written nothing yet. Then the only way left is the client's process by
+// its PID, and the client chose to be there: a client that connects, hands
+// its end to another process and exits leaves its PID to whatever process
+// Windows gives it next, elevated or SYSTEM included, and until namedpipe
+// says when a client connected, the process's age can only be compared
+// with the time this side accepted it (olderThan), which the client can
+// stretch by keeping the server busy. So the PID's token is used only
+// where nothing rests on it beyond what the pipe's DACL already enforces:
+// fallbackOK (a Config admitting this user alone, without Authorize; see
+// pidFallbackOK). Else such a client is refused. And a peer so identified
+// may never push handles (push is an error): its token says nothing sure
+// about who could have put a handle into this process.
+func clientCredentials(pc *namedpipe.Conn, accepted time.Time, fallbackOK bool) (cred Credentials, push error, err error) {
 	pid, err := pc.ClientProcessID()
 	if err != nil {
 		return Credentials{}, nil, err
@@ -266,9 +282,17 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 			return nil
 		})
 	}()
-	if err = <-done; err == nil {
+	err = <-done
+	if h := testHookImpersonate; h != nil {
+		err = h(err)
+	}
+	if err == nil {
 		return cred, push, nil
 	}
+	if !fallbackOK {
+		return Credentials{PID: int(pid)}, nil, fmt.Errorf("%w: the client cannot be identified from the pipe (it may forbid identification, as SECURITY_ANONYMOUS does: %w), and with AllowGroup, AllowOtherUsers or Authorize its process ID is not enough", fs.ErrPermission, err)
+	}
+	cred = Credentials{PID: int(pid)}
 	proc, perr := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 	if perr != nil {
 		return cred, nil, fmt.Errorf("identifying the client: %w (and opening its process: %w)", err, perr)
@@ -282,7 +306,7 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 	if err := fromToken(t, &cred); err != nil {
 		return cred, nil, err
 	}
-	push = mayPush(t, cred.UserID)
+	push = fmt.Errorf("%w: the client was identified by its process ID, not from the pipe, and may not hand this process handles", fs.ErrPermission)
 	// The client's process is older than its connection; one that took
 	// the PID after the client left is not.
 	if err := olderThan(proc, accepted); err != nil {
@@ -292,6 +316,19 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 		return cred, nil, fmt.Errorf("the client left while it was identified: %w", net.ErrClosed)
 	}
 	return cred, push, nil
+}
+
+// testHookImpersonate, when set, is given the result of identifying a
+// client from the pipe and returns the one to use.
+var testHookImpersonate func(error) error
+
+// pidFallbackOK reports whether a client that cannot be identified from
+// the pipe may be identified by its process ID (clientCredentials): only
+// where the Config admits this user alone (the pipe's DACL then lets no
+// one else open it) and has no Authorize, which would decide on groups a
+// reused PID could lend.
+func (c *Config) pidFallbackOK() bool {
+	return c.AllowGroup == "" && !c.AllowOtherUsers && c.Authorize == nil
 }
 
 // mayPush says whether the owner of token t, of user SID user, could have
