@@ -45,7 +45,13 @@ func socketPathAs(name string, euid int) (path string, private bool, err error) 
 		// any user may take a name first. "./@name" is the file.
 		return "", false, fmt.Errorf("bad name %q: a path beginning with @ names an abstract socket, which has no file permissions (use ./%s for a file): %w", name, name, fs.ErrInvalid)
 	}
-	if strings.ContainsRune(name, '/') {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		// A last name of "", "." or ".." would make the socket's
+		// directory and name something else than the path says:
+		// "dir/x/" would bind dir/x/x while Addr said dir/x/.
+		if last := name[i+1:]; last == "" || last == "." || last == ".." {
+			return "", false, fmt.Errorf("bad path %q: it must end in the socket's name, not in /, . or ..: %w", name, fs.ErrInvalid)
+		}
 		return name, false, nil
 	}
 	if name == "." || name == ".." || strings.ContainsRune(name, 0) {
