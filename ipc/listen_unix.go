@@ -120,8 +120,8 @@ type fileID struct{ dev, ino uint64 }
 // can still rename that directory away, so clients in other containers
 // that must not be fooled should check the server (Authorize, UserID).
 //
-// The name's lock file (the socket's path plus ".lock", mode 0600, left in
-// place) is held with flock while the listener lives: a second Listen of the
+// The name's lock file (the socket's path plus ".lock", mode 0600, removed
+// by Close) is held with flock while the listener lives: a second Listen of the
 // name, in this process or another, fails with an error matching fs.ErrExist,
 // and two servers starting at once cannot both win. A lock file that is not
 // a regular file of this user's with one link (another user's, a symbolic or
@@ -240,9 +240,35 @@ func (d *dirFD) statAt(name string) (unix.Stat_t, error) {
 // link and takes only a regular file of this user's with one link: in a
 // directory others may add names to, a link planted there must not make
 // this process create, lock or change a file elsewhere.
+//
+// Listener.Close removes the lock file while it still holds the lock, so
+// the file this opened may have been removed (and another made in its
+// place, and locked) before its flock got it: the lock taken is then on a
+// file no longer at the path, which locks nothing. So once locked, the file
+// must still be the one at the path (device and inode, fstat against
+// fstatat), else it is let go and the name's lock taken again.
 func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 	name := base + ".lock"
 	path := filepath.Join(d.path, name)
+	for range 100 {
+		f, err := lockOnce(d, name, path, euid)
+		if err != errLockMoved {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s was replaced again and again while it was locked: %w", path, fs.ErrExist)
+}
+
+// errLockMoved is lockOnce's error for a lock file that was no longer at
+// its path once locked.
+var errLockMoved = errors.New("the lock file was replaced")
+
+// testHookBeforeFlock, when set, runs as lockName is about to lock the file
+// it opened.
+var testHookBeforeFlock func()
+
+// lockOnce is one try of lockName.
+func lockOnce(d *dirFD, name, path string, euid int) (*os.File, error) {
 	// O_NONBLOCK: a FIFO planted there must not hold the open up.
 	fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
 	if err != nil {
@@ -266,6 +292,9 @@ func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file of this user's with one link (mode %#o, uid %d, %d links): the name is taken: %w", path, st.Mode, st.Uid, st.Nlink, fs.ErrExist)
 	}
+	if testHookBeforeFlock != nil {
+		testHookBeforeFlock()
+	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
@@ -273,7 +302,25 @@ func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 		}
 		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
 	}
+	if now, err := d.statAt(name); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		f.Close()
+		return nil, errLockMoved
+	}
 	return f, nil
+}
+
+// unlock removes the lock file name in d, held as f, if it is still the
+// one at the path, and then lets go of the lock: removed while held, no
+// other Listen can have locked it meanwhile, and one that opened it before
+// sees it gone once it has the lock (lockOnce) and tries again.
+func unlock(d *dirFD, name string, f *os.File) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil {
+		if now, err := d.statAt(name); err == nil && now.Dev == st.Dev && now.Ino == st.Ino {
+			unix.Unlinkat(d.fd, name, 0)
+		}
+	}
+	f.Close() // and with it the flock
 }
 
 // tempPrefix begins the names of the directories that Listen makes the
@@ -551,7 +598,8 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 }
 
 // Close stops listening and removes the socket file if it is still the one
-// this listener made; then it lets go of the name's lock. Connections
+// this listener made; then it removes the name's lock file, still holding
+// the lock, and lets go of the lock. Connections
 // already accepted stay open.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
@@ -560,7 +608,7 @@ func (l *Listener) Close() error {
 			unix.Unlinkat(l.dir.fd, l.base, 0)
 		}
 		err = l.ln.Close()
-		l.lock.Close() // and with it the flock
+		unlock(l.dir, l.base+".lock", l.lock)
 		l.dir.Close()
 	})
 	if err != nil {
