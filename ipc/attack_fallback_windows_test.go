@@ -7,9 +7,11 @@ package ipc
 // and Authorize, and its "right" to push handles.
 
 import (
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,9 +89,7 @@ func TestPIDFallbackNoPush(t *testing.T) {
 	h := windows.Handle(own.Fd())
 	server, client := pair(t, &Config{MessageMode: true})
 	var v [8]byte
-	for i := range v {
-		v[i] = byte(uint64(h) >> (8 * i))
-	}
+	binary.LittleEndian.PutUint64(v[:], uint64(h))
 	client.wmu.Lock()
 	err = client.writeLocked(msgFile, v[:])
 	client.wmu.Unlock()
@@ -136,5 +136,71 @@ func TestAnonymousClientRefused(t *testing.T) {
 	l.Close()
 	if <-accepted {
 		t.Fatal("Accept returned a client that forbade identification, to a server admitting other users")
+	}
+}
+
+// Review 16's F6: a client of this user at this integrity that this
+// process's DACL forbids PROCESS_DUP_HANDLE (as browsers and password
+// managers harden theirs against their own user), so that it cannot have
+// put a handle here, may not push one: the access check (dupAccess) says
+// no, where the rule of user and integrity level alone said yes. The
+// client's file item holds one of this process's own handles: ReadMessage
+// fails with fs.ErrPermission and the handle stays open. Before the fix
+// the value was wrapped as a received file.
+func TestPushDeniedByDACL(t *testing.T) {
+	me := myUserID(t)
+	proc := windows.CurrentProcess()
+	orig, err := windows.GetSecurityInfo(proc, windows.SE_KERNEL_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origDACL, _, err := orig.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hard, err := windows.SecurityDescriptorFromString("D:(D;;0x40;;;" + me + ")(A;;0x1fffff;;;" + me + ")(A;;0x1fffff;;;SY)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dacl, _, err := hard.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := windows.SetSecurityInfo(proc, windows.SE_KERNEL_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer windows.SetSecurityInfo(proc, windows.SE_KERNEL_OBJECT, windows.DACL_SECURITY_INFORMATION, nil, nil, origDACL, nil)
+	if now, err := windows.GetSecurityInfo(proc, windows.SE_KERNEL_OBJECT, windows.DACL_SECURITY_INFORMATION); err != nil || !strings.Contains(now.String(), "(D;;") {
+		if nt.Wine() {
+			t.Skipf("wine: a process's DACL as set does not read back (%v, %v)", now, err)
+		}
+		t.Fatalf("this process's DACL as set reads back as %v, %v", now, err)
+	}
+	own, err := os.Open(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	h := windows.Handle(own.Fd())
+	server, client := pair(t, &Config{MessageMode: true})
+	var v [8]byte
+	binary.LittleEndian.PutUint64(v[:], uint64(h))
+	client.wmu.Lock()
+	err = client.writeLocked(msgFile, v[:])
+	client.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server.SetReadDeadline(time.Now().Add(watchdog))
+	if m, err := server.ReadMessage(); !errors.Is(err, fs.ErrPermission) {
+		if f, ferr := server.ReceiveFile(); ferr == nil {
+			f.Close()
+			t.Fatalf("a file item from a peer this process's DACL forbids PROCESS_DUP_HANDLE was taken: ReadMessage = %v, and ReceiveFile wrapped this process's handle %#x", err, h)
+		}
+		t.Fatalf("ReadMessage of a file item from a peer the DACL forbids = %q, %v; want fs.ErrPermission", m, err)
+	}
+	server.Close()
+	if _, err := windows.GetFileType(h); err != nil {
+		t.Fatalf("this process's handle %#x was closed: %v", h, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/ipcname"
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"github.com/conduit-ipc/conduit/namedpipe"
 	"golang.org/x/sys/windows"
@@ -194,6 +195,17 @@ func (l *Listener) SyscallConn() (syscall.RawConn, error) { return l.l.SyscallCo
 // pipe until ctx ends). The server must pass the Config's check, on the
 // pipe's owner (by default: this user), and Authorize. Errors are
 // *net.OpError.
+//
+// The owner says which user, not which of its processes: a process of the
+// same user at medium integrity can add an instance to an elevated
+// server's pipe (the owner, this user, holds FILE_CREATE_PIPE_INSTANCE,
+// and a pipe without a mandatory label counts as medium), and Dial may
+// reach it instead. A client of an elevated server should trust it no
+// further than "this user". Handles such an instance sends are refused
+// (its integrity is below the client's only if the client is elevated
+// too; see SendFile). A mandatory label on the pipe (no write up at the
+// server's level) would also shut out every medium client, the usual
+// ones of a server that admits other users, so ipc does not set one.
 func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	fail := func(path string, err error) (*Conn, error) {
 		var oe *net.OpError
@@ -271,7 +283,7 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time, fallbackOK bool) 
 	go func() {
 		done <- pc.Impersonate(func() error {
 			var t windows.Token
-			if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &t); err != nil {
+			if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY|windows.TOKEN_DUPLICATE, true, &t); err != nil {
 				return err
 			}
 			defer t.Close()
@@ -335,15 +347,25 @@ func (c *Config) pidFallbackOK() bool {
 // put a handle into this process, and so whether a handle value it sends
 // names a handle it gave this process rather than one of this process's
 // own: only a process that can open this one with PROCESS_DUP_HANDLE can
-// (SendFile). It must be this user or LocalSystem, not less than this
-// process in integrity, and not in an AppContainer: the same user at medium
-// integrity cannot open an elevated process of its (UAC's mandatory label
-// on processes: no write up, and PROCESS_DUP_HANDLE is a write), and an
-// AppContainer's token is checked against its package's SIDs, which this
-// process's DACL does not grant. Where something cannot be read, the answer
-// is no. Not checked: a restricted token (CreateRestrictedToken) at the
-// same integrity, which may or may not pass this process's DACL (Wine 8
-// answers neither TokenRestrictedSids nor IsTokenRestricted).
+// (SendFile). Two checks, both of which must pass:
+//   - the rule (pushVerdict): this user or LocalSystem, not less than this
+//     process in integrity, not in an AppContainer: the same user at
+//     medium integrity cannot open an elevated process of its (UAC's
+//     mandatory label on processes: no write up, and PROCESS_DUP_HANDLE is
+//     a write), and an AppContainer's token is checked against its
+//     package's SIDs;
+//   - the access check itself (dupAccess): AccessCheck of this process's
+//     security descriptor, its owner, DACL and mandatory label, against
+//     t for PROCESS_DUP_HANDLE, which is what OpenProcess asks of the
+//     kernel: it refuses a restricted or write-restricted token whose
+//     restricting SIDs this DACL does not grant, and a DACL hardened
+//     against this process's own user (as browsers and password managers
+//     harden theirs). It does not count SeDebugPrivilege, which lets its
+//     holder open any process whatever the DACL: such a peer is refused,
+//     the safe side.
+//
+// t must have TOKEN_QUERY and TOKEN_DUPLICATE access. Where something
+// cannot be read, the answer is no.
 func mayPush(t windows.Token, user string) error {
 	me, err := winsec.CurrentUser()
 	if err != nil {
@@ -364,7 +386,61 @@ func mayPush(t windows.Token, user string) error {
 	if err != nil {
 		return fmt.Errorf("%w: reading whether the peer runs in an AppContainer: %w", fs.ErrPermission, err)
 	}
-	return pushVerdict(user, il, self, container)
+	if err := pushVerdict(user, il, self, container); err != nil {
+		return err
+	}
+	return dupAccess(t, user)
+}
+
+// processMapping is the process object type's GENERIC_MAPPING, as the
+// kernel debugger's !object shows the Process type's (read 0x20410, write
+// 0x20bea, execute 0x121000, all 0x1fffff): PROCESS_DUP_HANDLE is a write
+// right, which is what no-write-up denies to a lower integrity level.
+var processMapping = nt.GENERIC_MAPPING{
+	GenericRead:    0x20410,
+	GenericWrite:   0x20bea,
+	GenericExecute: 0x121000,
+	GenericAll:     0x1fffff,
+}
+
+// dupAccess fails unless AccessCheck says that token t (of user, for
+// errors) would be granted PROCESS_DUP_HANDLE on this process. This
+// process's descriptor is read each time, with its mandatory label where
+// the system gives it (LABEL_SECURITY_INFORMATION); AccessCheck wants an
+// impersonation token, so t is duplicated as one at identification level.
+func dupAccess(t windows.Token, user string) error {
+	sd, err := windows.GetSecurityInfo(windows.CurrentProcess(), windows.SE_KERNEL_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.LABEL_SECURITY_INFORMATION)
+	if err != nil {
+		// Without the label: the integrity rule above stands for it.
+		sd, err = windows.GetSecurityInfo(windows.CurrentProcess(), windows.SE_KERNEL_OBJECT,
+			windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading this process's security descriptor: %w", fs.ErrPermission, err)
+	}
+	var imp windows.Token
+	if err := windows.DuplicateTokenEx(t, windows.TOKEN_QUERY, nil, windows.SecurityIdentification, windows.TokenImpersonation, &imp); err != nil {
+		return fmt.Errorf("%w: duplicating the peer's token for an access check: %w", fs.ErrPermission, err)
+	}
+	defer imp.Close()
+	privileges := make([]byte, 256) // PRIVILEGE_SET: what the check used, unread
+	for {
+		var granted uint32
+		var status int32
+		size := uint32(len(privileges))
+		err := nt.AccessCheck(sd, imp, windows.PROCESS_DUP_HANDLE, &processMapping, &privileges[0], &size, &granted, &status)
+		switch {
+		case err == windows.ERROR_INSUFFICIENT_BUFFER && int(size) > len(privileges):
+			privileges = make([]byte, size)
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: the access check of the peer's token: %w", fs.ErrPermission, os.NewSyscallError("AccessCheck", err))
+		case status == 0 || granted&windows.PROCESS_DUP_HANDLE == 0:
+			return fmt.Errorf("%w: the peer (user %s) may not open this process with PROCESS_DUP_HANDLE (its access check)", fs.ErrPermission, user)
+		}
+		return nil
+	}
 }
 
 // pushVerdict is mayPush's rule, once the token has been read: a peer of
@@ -863,7 +939,7 @@ func (c *Conn) serverMayPush() error {
 	}
 	defer windows.CloseHandle(proc)
 	var t windows.Token
-	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &t); err != nil {
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY|windows.TOKEN_DUPLICATE, &t); err != nil {
 		return fmt.Errorf("%w: reading the server's token: %w", fs.ErrPermission, err)
 	}
 	defer t.Close()
