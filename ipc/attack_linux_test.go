@@ -309,9 +309,26 @@ func init() { osChildren = append(osChildren, attackChild) }
 //   - "linkswap DIR TARGET": linkAttack until stdin closes, then prints the
 //     links it planted.
 //   - "squat PATH": squatChild.
+//   - "movesquat DIR": moves DIR/app away, makes its own DIR/app, and
+//     squatChild there.
 func attackChild(args []string) (int, bool) {
-	if args[0] == "squat" {
+	switch args[0] {
+	case "squat":
 		return squatChild(args[1]), true
+	case "movesquat":
+		// The attacker of review 16's F1: in DIR, a directory its group
+		// may write to, it moves the server's subdirectory app away,
+		// makes its own in its place and listens there.
+		app := filepath.Join(args[1], "app")
+		if err := os.Rename(app, app+".old"); err != nil {
+			fmt.Fprintln(os.Stderr, "attacker:", err)
+			return 2, true
+		}
+		if err := os.Mkdir(app, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "attacker:", err)
+			return 2, true
+		}
+		return squatChild(filepath.Join(app, "s.sock")), true
 	}
 	if args[0] != "linkswap" {
 		return 0, false
@@ -399,4 +416,83 @@ func TestDialGroupSquat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Review 16's F1: Dial with AllowGroup looked only at the socket's own
+// directory, so a member of the group that may write to a directory
+// further up the path renames the server's directory away, makes its own
+// in its place (its own, so "the server's directory" held for it) and
+// listens there: the review's client then sent its secret to the attacker.
+// Every directory on the path now counts, and a sticky one only for an
+// entry of root's or this user's. A path through root's links and
+// directories to the server's directory still dials.
+func TestDialGroupSquatAncestor(t *testing.T) {
+	needRoot(t)
+	base := crossUserDir(t)
+	group := strconv.Itoa(crossUserID)
+	mkdir := func(t *testing.T, path string, uid int, mode os.FileMode) {
+		t.Helper()
+		if err := os.Mkdir(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(path, uid, crossUserID)
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial := func(t *testing.T, path string) error {
+		cfg := Config{AllowGroup: group}
+		conn, err := cfg.Dial(t.Context(), path)
+		if conn != nil {
+			conn.Close()
+		}
+		return err
+	}
+	t.Run("moved subdirectory", func(t *testing.T) {
+		shared := filepath.Join(base, "shared")
+		mkdir(t, shared, 0, 0o2770|os.ModeSetgid)
+		mkdir(t, filepath.Join(shared, "app"), 0, 0o750)
+		// The real server, root's, keeps listening throughout.
+		l, err := Listen(filepath.Join(shared, "app", "s.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		stop := startAttacker(t, base, "movesquat "+shared)
+		defer stop()
+		if _, err := os.Lstat(filepath.Join(shared, "app.old", "s.sock")); err != nil {
+			t.Fatalf("the attacker did not move the server's directory: %v", err)
+		}
+		if err := dial(t, filepath.Join(shared, "app", "s.sock")); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("Dial of the attacker's socket in the directory it put in place of the server's = %v, want fs.ErrPermission", err)
+		}
+	})
+	t.Run("sticky parent", func(t *testing.T) {
+		// The attacker made sticky/app, a free name, and listens in it.
+		sticky := filepath.Join(base, "sticky")
+		mkdir(t, sticky, 0, 0o1777|os.ModeSticky)
+		mkdir(t, filepath.Join(sticky, "app"), crossUserID, 0o755)
+		path := filepath.Join(sticky, "app", "s.sock")
+		stop := startAttacker(t, base, "squat "+path)
+		defer stop()
+		if err := dial(t, path); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("Dial of a socket in a directory a member made in a sticky one = %v, want fs.ErrPermission", err)
+		}
+	})
+	t.Run("through root's link", func(t *testing.T) {
+		// root's directory and link lead to the server's own directory.
+		srv := filepath.Join(base, "srv")
+		mkdir(t, srv, 0, 0o755)
+		mkdir(t, filepath.Join(srv, "app"), crossUserID, 0o750)
+		link := filepath.Join(base, "run")
+		if err := os.Symlink("srv/./app/../app", link); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(link, "s.sock")
+		stop := startAttacker(t, base, "squat "+filepath.Join(srv, "app", "s.sock"))
+		defer stop()
+		if err := dial(t, path); err != nil {
+			t.Fatalf("Dial of a member's server in its own directory, through root's link: %v", err)
+		}
+	})
 }

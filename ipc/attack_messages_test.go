@@ -158,3 +158,35 @@ func TestWriteMessageTorn(t *testing.T) {
 		})
 	}
 }
+
+// MessageBudget (review 16's F2): a value below MaxMessageSize, or
+// negative, is refused; a budget of exactly MaxMessageSize reads message
+// after message of that size (what a message held is given back when it is
+// read whole), on every OS.
+func TestMessageBudgetConfig(t *testing.T) {
+	for _, bad := range []Config{{MessageBudget: -1}, {MaxMessageSize: 1 << 20, MessageBudget: 1<<20 - 1}, {MessageBudget: DefaultMaxMessageSize - 1}} {
+		if l, err := bad.Listen(pathName(t)); !errors.Is(err, ErrInvalidConfig) {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("Listen with MaxMessageSize %d, MessageBudget %d = %v, want ErrInvalidConfig", bad.MaxMessageSize, bad.MessageBudget, err)
+		}
+	}
+	const size = 1 << 20
+	server, client := pair(t, &Config{MessageMode: true, MaxMessageSize: size, MessageBudget: size})
+	want := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	go func() {
+		for range 3 {
+			if err := client.WriteMessage(want); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	server.SetReadDeadline(time.Now().Add(watchdog))
+	for i := range 3 {
+		if m, err := server.ReadMessage(); err != nil || !bytes.Equal(m, want) {
+			t.Fatalf("message %d of the budget's size: %d bytes, %v", i, len(m), err)
+		}
+	}
+}

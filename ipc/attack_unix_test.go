@@ -8,11 +8,14 @@ package ipc
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +31,10 @@ func needRoot(t *testing.T) {
 // bit (item 1: there they could swap the socket), and works in a sticky
 // one and in one of its own.
 func TestListenDirectoryRefused(t *testing.T) {
+	// The directories' group is shared with another user: group write is
+	// others' (TestListenPrivateGroupDir has the private group's case).
+	uid, gid := os.Geteuid(), os.Getegid()
+	fakeUserFiles(t, uid, gid, fmt.Sprintf("someone:x:%d:%d::/:/bin/sh\n", uid+1, gid), "")
 	for _, c := range []struct {
 		mode os.FileMode
 		ok   bool
@@ -250,9 +257,7 @@ func TestRuntimeDirSquatted(t *testing.T) {
 	needRoot(t)
 	dir := privateDirFor(t)
 	home := t.TempDir()
-	was := homeDirOf
-	homeDirOf = func(int) (string, error) { return home, nil }
-	defer func() { homeDirOf = was }()
+	setHome(t, home)
 	if err := os.Mkdir(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
@@ -277,5 +282,212 @@ func TestRuntimeDirSquatted(t *testing.T) {
 	(<-accepted).Close()
 	if names, _ := os.ReadDir(dir); len(names) != 0 {
 		t.Errorf("the squatter's directory got %v", names)
+	}
+}
+
+// squat makes dir another user's directory, as a squatter in /tmp would.
+func squat(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, crossUserID, crossUserID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Review 16's F3: the squatter of /tmp/conduit-<uid> removes its directory
+// again once a Listen has moved to the fallback. Dial must still find the
+// server there, and a second Listen of the name must still fail: the choice
+// no longer follows the squatter's coming and going. Before the fix Dial
+// looked in /tmp again (ENOENT) and a second Listen got the name there.
+func TestRuntimeDirSquatToggled(t *testing.T) {
+	needRoot(t)
+	dir := privateDirFor(t)
+	home := t.TempDir()
+	setHome(t, home)
+	squat(t, dir)
+	l, err := Listen("app")
+	if err != nil {
+		t.Fatalf("Listen with /tmp's directory squatted: %v", err)
+	}
+	defer l.Close()
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	accepted := acceptOne(t, l)
+	c, err := Dial(t.Context(), "app")
+	if err != nil {
+		t.Fatalf("Dial once the squatter has left: %v", err)
+	}
+	c.Close()
+	(<-accepted).Close()
+	if l2, err := Listen("app"); err == nil {
+		l2.Close()
+		t.Fatalf("a second Listen of the name succeeded, at %s, once the squatter had left", l2.Addr())
+	} else if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("a second Listen of the name = %v, want fs.ErrExist", err)
+	}
+	if d, err := RuntimeDir(); err != nil || d != filepath.Dir(l.Addr().String()) {
+		t.Errorf("RuntimeDir = %s, %v; want the fallback %s", d, err, filepath.Dir(l.Addr().String()))
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("/tmp's directory was made again while the fallback exists: %v", err)
+	}
+}
+
+// The fallback works where ~/.cache is a symbolic link to a directory of
+// the user's (a cache on another disk) and where it is writable by the
+// user's private group (Fedora's umask 002), and is refused where a group
+// with other members may write to it (F3, F4). Before the fix the link and
+// the private group failed Listen.
+func TestRuntimeDirCacheKinds(t *testing.T) {
+	needRoot(t)
+	fakeUserFiles(t, 0, 0, "", "")
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, home string)
+		ok    bool
+	}{
+		{"link", func(t *testing.T, home string) {
+			elsewhere := filepath.Join(home, "elsewhere")
+			os.Mkdir(elsewhere, 0o700)
+			if err := os.Symlink(elsewhere, filepath.Join(home, ".cache")); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"private group", func(t *testing.T, home string) {
+			os.Mkdir(filepath.Join(home, ".cache"), 0o700)
+			os.Chmod(filepath.Join(home, ".cache"), 0o775)
+		}, true},
+		{"shared group", func(t *testing.T, home string) {
+			os.Mkdir(filepath.Join(home, ".cache"), 0o700)
+			os.Chown(filepath.Join(home, ".cache"), 0, crossUserID)
+			os.Chmod(filepath.Join(home, ".cache"), 0o775)
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := privateDirFor(t)
+			home := t.TempDir()
+			os.Chmod(home, 0o755)
+			setHome(t, home)
+			c.setup(t, home)
+			squat(t, dir)
+			l, err := Listen("app")
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("Listen with /tmp's directory squatted and ~/.cache a %s: %v", c.name, err)
+			case !c.ok && !errors.Is(err, fs.ErrPermission):
+				t.Fatalf("Listen with ~/.cache writable by a %s = %v, want fs.ErrPermission", c.name, err)
+			case c.ok:
+				defer l.Close()
+				want := filepath.Join(home, ".cache", "conduit-0", "app.sock")
+				if got := l.Addr().String(); got != want {
+					t.Fatalf("Listen is at %s, want %s", got, want)
+				}
+			}
+		})
+	}
+}
+
+// Close removes the name's lock file (issue 17's helper counted about
+// 1,200 left in the runtime directory after the test suites), and a lock
+// whose flock lands on a lock file that Close removed meanwhile is not taken
+// for the name's: here one opens the lock file, its holder lets go (as
+// Close does: removes it, then unlocks), another makes and locks a new one,
+// and only then does the first's flock run. It must fail with fs.ErrExist;
+// without the check that the locked file is still the one at the path, two
+// would hold the name's lock (and the second would clear the third's
+// temporary directory, which the lock says no one is making).
+func TestListenLockRemovedRace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	l1, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1.Close()
+	if _, err := os.Lstat(path + ".lock"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Close left the lock file: %v", err)
+	}
+	d, err := openDir(dir, os.Geteuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	euid := os.Geteuid()
+	first, err := lockName(d, "s.sock", euid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var third *os.File
+	var err3 error
+	fired := false
+	testHookBeforeFlock = func() {
+		if fired {
+			return
+		}
+		fired = true
+		unlock(d, "s.sock.lock", first)
+		third, err3 = lockName(d, "s.sock", euid)
+	}
+	defer func() { testHookBeforeFlock = nil }()
+	second, err := lockName(d, "s.sock", euid)
+	testHookBeforeFlock = nil
+	if err3 != nil {
+		t.Fatalf("the third lock, once the first was let go: %v", err3)
+	}
+	defer third.Close()
+	if err == nil {
+		second.Close()
+		t.Fatal("two hold the name's lock: the second locked the lock file the first had removed")
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("the second lock = %v, want fs.ErrExist", err)
+	}
+	unlock(d, "s.sock.lock", third)
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("left %v", names)
+	}
+}
+
+// Many Listens and Closes of one name at once: never two listening, and
+// nothing left behind.
+func TestListenLockChurn(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	var live, most atomic.Int32
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				l, err := Listen(path)
+				if err != nil {
+					if !errors.Is(err, fs.ErrExist) {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				n := live.Add(1)
+				for {
+					m := most.Load()
+					if n <= m || most.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				live.Add(-1)
+				l.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() > 1 {
+		t.Errorf("%d listeners held the name at once", most.Load())
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Errorf("the listeners left %v", names)
 	}
 }

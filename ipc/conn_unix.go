@@ -70,6 +70,8 @@ type Conn struct {
 	rmu     sync.Mutex
 	rerr    error    // message modes: the peer broke the protocol: every read fails so
 	pend    []byte   // message modes: the unread rest of a piece, or bytes ReceiveFile put back
+	parts   [][]byte // packet: pieces of a message ReadMessage began, each its own size, after pend
+	mem     memory   // what parts and the framing's message hold of the listener's budget
 	file    *os.File // a file that arrived where data was read
 	last    bool     // packet: pend is the end of its message
 	inMsg   bool     // packet: the last piece read said more follow
@@ -92,13 +94,14 @@ type Conn struct {
 }
 
 // newConn wraps a connected socket and reads its peer's credentials, with
-// the peer's groups if groups; max bounds a message's size.
-func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool, max int) (*Conn, error) {
+// the peer's groups if groups; max bounds a message's size, and bud, if not
+// nil, what the listener's connections hold together.
+func newConn(uc *net.UnixConn, k kind, addr Addr, groups bool, max int, bud *budget) (*Conn, error) {
 	rc, err := uc.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups, max: max}
+	c := &Conn{uc: uc, rc: rc, kind: k, addr: addr, last: true, groups: groups, max: max, mem: memory{b: bud}}
 	if n := unix.CmsgSpace(4); n <= len(c.oobb) {
 		c.oob = c.oobb[:n]
 	} else {
@@ -183,6 +186,19 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for len(c.pend) == 0 {
+		if len(c.parts) > 0 {
+			// The pieces of a message that a ReadMessage began and a
+			// deadline ended, in order.
+			c.pend, c.parts = c.parts[0], c.parts[1:]
+			if len(c.parts) == 0 {
+				c.parts = nil
+				c.mem.release()
+			}
+			if len(c.pend) == 0 {
+				c.pend = nil
+			}
+			continue
+		}
 		if c.file != nil {
 			return 0, c.opError("read", ErrFileNext)
 		}
@@ -223,44 +239,70 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	}
 	// pend may be the record buffer's: copy it out. An empty, non-nil
 	// pend is an empty message.
-	var msg []byte
+	var first []byte
 	if c.pend != nil {
-		msg = append(make([]byte, 0, len(c.pend)), c.pend...)
+		first = append(make([]byte, 0, len(c.pend)), c.pend...)
 	}
 	c.pend = nil
-	if c.last && msg != nil {
-		return msg, nil
-	}
 	if c.kind == framed {
+		if first != nil {
+			return first, nil // a framed message is read whole
+		}
 		m, _, err := c.piece()
 		if err != nil {
 			return nil, c.opError("read", err)
 		}
-		return m, nil // msg is nil: a framed message is read whole
+		return m, nil
 	}
-	for started := msg != nil || !c.last; ; started = true {
+	if first != nil {
+		if c.last && len(c.parts) == 0 {
+			return first, nil
+		}
+		c.parts = append([][]byte{first}, c.parts...)
+	}
+	// The pieces are kept each in its own slice of its own size and
+	// joined once at the end: growing one slice by append would hold up
+	// to twice the message for long. Each piece after the first is held
+	// against the listener's budget before it is read.
+	for {
+		reserved := 0
+		if len(c.parts) > 0 {
+			if err := c.mem.take(maxPiece); err != nil {
+				return nil, c.opError("read", err) // nothing read: a later read goes on
+			}
+			reserved = maxPiece
+		}
 		piece, last, err := c.piece()
 		if err != nil {
-			if started && err == io.EOF {
+			c.mem.give(reserved)
+			if (len(c.parts) > 0 || !c.last) && err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			if started && c.rerr == nil {
-				// A deadline, say, in the middle of the message: what
-				// was read stays, and the next read goes on from there,
-				// never returning the rest as a message of its own.
-				c.pend, c.last = nil, false
-				if len(msg) > 0 {
-					c.pend = msg
-				}
-			}
+			// A deadline, say, in the middle of the message: the parts
+			// read stay, and the next read goes on from there, never
+			// returning the rest as a message of its own. (broken has
+			// dropped them if the peer broke the protocol.)
 			return nil, c.opError("read", err)
 		}
-		msg = append(msg, piece...) // piece is the record buffer's: copy
+		c.mem.give(reserved - len(piece))
+		if last && len(c.parts) == 0 {
+			c.last = true                                             // a message that Read began is over too
+			return append(make([]byte, 0, len(piece)), piece...), nil // out of the record buffer
+		}
+		c.parts = append(c.parts, append(make([]byte, 0, len(piece)), piece...))
+		c.last = false
 		if last {
-			c.last = true // a message that Read began is over too
-			if msg == nil {
-				msg = []byte{}
+			c.last = true
+			n := 0
+			for _, p := range c.parts {
+				n += len(p)
 			}
+			msg := make([]byte, 0, n)
+			for _, p := range c.parts {
+				msg = append(msg, p...)
+			}
+			c.parts = nil
+			c.mem.release()
 			return msg, nil
 		}
 	}
@@ -323,7 +365,16 @@ func (c *Conn) piece() ([]byte, bool, error) {
 func (c *Conn) broken(err error) error {
 	c.rerr = err
 	c.fr.closeFiles() // no read will reach their markers now
+	c.dropHeld()
 	return err
+}
+
+// dropHeld lets go of the unfinished message's bytes, and of their part of
+// the budget. Called with rmu held.
+func (c *Conn) dropHeld() {
+	c.parts = nil
+	c.fr.body, c.fr.msg = false, nil
+	c.mem.release()
 }
 
 // tooLarge breaks the connection's reads for a message of size bytes, more
@@ -577,6 +628,7 @@ func (c *Conn) Close() error {
 		c.file = nil
 	}
 	c.fr.closeFiles()
+	c.dropHeld()
 	c.rmu.Unlock()
 	return err
 }
@@ -684,24 +736,33 @@ func (f *frameReader) message() ([]byte, error) {
 			return nil, f.c.tooLarge(int(min(uint64(size), math.MaxInt32)), "")
 		}
 		f.r += 4
-		f.body, f.size = true, int(size)
-		// The message grows as its bytes come, so that a length the
-		// peer announces costs nothing until it is sent.
-		f.msg = make([]byte, 0, min(f.size, maxPiece))
-		n := min(len(f.buf)-f.r, f.size)
-		f.msg = append(f.msg, f.buf[f.r:f.r+n]...)
+		n := min(len(f.buf)-f.r, int(size))
+		m := append(make([]byte, 0, n), f.buf[f.r:f.r+n]...)
 		f.r += n
+		if n == int(size) {
+			return m, nil // whole in the buffer
+		}
+		f.body, f.size, f.msg = true, int(size), m
+	}
+	if cap(f.msg) < f.size {
+		// The rest is read straight into the message, made once at its
+		// size, once the listener's budget has room for it: a length the
+		// peer announces costs nothing until then, and nothing is read
+		// meanwhile, so a read that fails here can go on later.
+		if err := f.c.mem.take(f.size - cap(f.msg)); err != nil {
+			return nil, err
+		}
+		m := make([]byte, len(f.msg), f.size)
+		copy(m, f.msg)
+		f.msg = m
 	}
 	for len(f.msg) < f.size {
-		if len(f.msg) == cap(f.msg) {
-			f.msg = append(f.msg, make([]byte, min(cap(f.msg), f.size-len(f.msg)))...)[:len(f.msg)]
-		}
 		// Straight into the message: a long one does not pass through
 		// the buffer. It asks for no more than the message's rest, so
 		// the next frame's marker and its descriptor are never read
 		// here: a descriptor that comes is the peer's doing.
 		c := f.c
-		k, oobn, err := c.recvmsg(f.msg[len(f.msg):min(cap(f.msg), f.size)], c.oob)
+		k, oobn, err := c.recvmsg(f.msg[len(f.msg):f.size], c.oob)
 		if err != nil {
 			return nil, err
 		}
@@ -718,6 +779,7 @@ func (f *frameReader) message() ([]byte, error) {
 	}
 	m := f.msg
 	f.body, f.msg = false, nil
+	f.c.mem.release()
 	return m, nil
 }
 

@@ -48,7 +48,7 @@ func rawPeer(t testing.TB, k kind) (*Conn, int) {
 		syscall.Close(fds[1])
 		t.Fatal(err)
 	}
-	c, err := newConn(fc.(*net.UnixConn), k, Addr{k.net(), "fuzzed"}, false, fuzzMax)
+	c, err := newConn(fc.(*net.UnixConn), k, Addr{k.net(), "fuzzed"}, false, fuzzMax, nil)
 	if err != nil {
 		fc.Close()
 		syscall.Close(fds[1])

@@ -158,7 +158,7 @@ func rawPipePeer(t *testing.T) (*Conn, *namedpipe.Conn) {
 		peer.Close()
 		t.FailNow()
 	}
-	c := newConn(pc, Addr{"pipe", "fuzzed"}, true, fuzzPipeMax)
+	c := newConn(pc, Addr{"pipe", "fuzzed"}, true, fuzzPipeMax, nil)
 	c.pushKnown, c.push = true, fs.ErrPermission
 	c.SetReadDeadline(time.Now().Add(watchdog))
 	t.Cleanup(func() { c.Close(); peer.Close() })

@@ -41,11 +41,23 @@ type Config struct {
 	// reach: with AllowGroup, give a path (see Listen for where a socket may
 	// live). Security: every member may connect; narrow it with Authorize.
 	// On Dial, a server of another user that only the group admits is
-	// accepted on Unix only if the socket's directory is that user's or
-	// root's and no one else may write to it: else any member could have
-	// put its own socket there while the real server was down. On Windows
-	// the pipe namespace has no such place, and any member could have made
-	// the pipe: pin the server with Authorize (its UserID).
+	// accepted on Unix only if no one but root, that user and this user
+	// could have chosen where the path leads: Dial walks the path from /
+	// before it connects, following links itself, and every directory on
+	// it counts, not only the socket's: each must be owned by one of them
+	// and writable by no one else (group write only where the group is
+	// its owner's private group, see Listen); a sticky one such as /tmp
+	// only where the next name on the path is root's or this user's
+	// (anyone may take a free name there, so a directory of the server's
+	// user in /tmp could be a squatter's after a reboot), and the socket's
+	// own directory never. Else any member could have put its own socket
+	// at the path while the real server was down, or renamed a directory
+	// on the path away and put its own in its place. On Linux Dial then
+	// connects through the descriptor of the directory it checked
+	// (/proc/self/fd); elsewhere by the path it resolved, walked again
+	// after the connect. POSIX ACLs are not read. On Windows the pipe
+	// namespace has no such place, and any member could have made the
+	// pipe: pin the server with Authorize (its UserID).
 	AllowGroup string
 
 	// AllowOtherUsers admits every local user: socket mode 0666 on Unix, a
@@ -73,8 +85,32 @@ type Config struct {
 	// peer with the same Config never sees one. It is the same on every
 	// OS. Default (0): DefaultMaxMessageSize. A negative value is an
 	// ErrInvalidConfig. Security: without a bound one peer could make
-	// this process hold as much memory as it cares to send.
+	// this process hold as much memory as it cares to send. It bounds one
+	// connection only: MessageBudget bounds a Listener's together.
 	MaxMessageSize int
+
+	// MessageBudget bounds the bytes that all the connections a Listener
+	// accepts hold together in messages not yet read whole, in message
+	// mode: a peer that sends most of a long message and stalls keeps
+	// its bytes in this process (they leave the kernel's buffers as they
+	// are read), and without a bound across connections one peer with
+	// many connections could make this process hold MaxMessageSize for
+	// each. A read that would take the bytes held past it fails with an
+	// error wrapping ErrMessageBudget, before it reads or allocates
+	// anything more; the connection stays as it was (a later read goes
+	// on, as after a deadline) and other connections go on. Bytes held
+	// are given back when their message is read whole or the connection
+	// is closed: a connection whose read timed out keeps its part of a
+	// message for the next read, so close connections you give up on.
+	// The same on every OS. Default (0): DefaultMessageBudget, or
+	// MaxMessageSize if that is larger; a negative value, or one below
+	// MaxMessageSize (one message could never be read), is an
+	// ErrInvalidConfig. Dial's connection has no budget but
+	// MaxMessageSize. What a server holds is at most this, plus per
+	// connection a fixed 64 KiB receive buffer, the first 64 KiB piece of
+	// a message (Unix) or 4 KiB (Windows) read before the budget is
+	// asked, and a goroutine if it reads on one.
+	MessageBudget int
 
 	// WaitForServer makes Dial wait, until its context ends, for a name that
 	// no server listens on yet, instead of failing at once with an error
@@ -83,11 +119,16 @@ type Config struct {
 }
 
 // DefaultMaxMessageSize is the bound on a message's size when
-// Config.MaxMessageSize is 0: 16 MiB, as a server holding one message per
-// connection can afford for many, and more than the 4 MiB that gRPC
+// Config.MaxMessageSize is 0: 16 MiB, more than the 4 MiB that gRPC
 // accepts by default (tokio-util's length-delimited codec takes 8 MiB,
-// sd-bus 128 MiB).
+// sd-bus 128 MiB). What a Listener's connections hold together is bounded
+// by Config.MessageBudget.
 const DefaultMaxMessageSize = 16 << 20
+
+// DefaultMessageBudget is the bound on the bytes a Listener's connections
+// hold together in unfinished messages when Config.MessageBudget is 0: 64
+// MiB, four messages of the default largest size at once.
+const DefaultMessageBudget = 64 << 20
 
 // maxMessage is the Config's bound on a message's size.
 func (c *Config) maxMessage() int {
@@ -97,13 +138,71 @@ func (c *Config) maxMessage() int {
 	return c.MaxMessageSize
 }
 
+// messageBudget is the Config's bound on what a Listener's connections
+// hold together.
+func (c *Config) messageBudget() int {
+	if c.MessageBudget == 0 {
+		return max(DefaultMessageBudget, c.maxMessage())
+	}
+	return c.MessageBudget
+}
+
 // checkLimits fails a Config whose bounds cannot be used.
 func (c *Config) checkLimits() error {
-	if c.MaxMessageSize < 0 {
+	switch {
+	case c.MaxMessageSize < 0:
 		return fmt.Errorf("%w: negative MaxMessageSize %d", ErrInvalidConfig, c.MaxMessageSize)
+	case c.MessageBudget < 0:
+		return fmt.Errorf("%w: negative MessageBudget %d", ErrInvalidConfig, c.MessageBudget)
+	case c.MessageBudget != 0 && c.MessageBudget < c.maxMessage():
+		return fmt.Errorf("%w: MessageBudget %d is below MaxMessageSize %d: a message that long could never be read", ErrInvalidConfig, c.MessageBudget, c.maxMessage())
 	}
 	return nil
 }
+
+// A budget is a Listener's bound on the bytes its connections hold in
+// unfinished messages (Config.MessageBudget).
+type budget struct {
+	max  int64
+	used atomic.Int64
+}
+
+func newBudget(n int) *budget { return &budget{max: int64(n)} }
+
+// memory is what one connection holds of its listener's budget (none for
+// a dialled connection: b is nil). Used with the connection's read lock
+// held.
+type memory struct {
+	b    *budget
+	held int
+}
+
+// take holds n bytes more, or fails with ErrMessageBudget and holds
+// nothing more.
+func (m *memory) take(n int) error {
+	if m.b == nil || n <= 0 {
+		return nil
+	}
+	if m.b.used.Add(int64(n)) > m.b.max {
+		m.b.used.Add(-int64(n))
+		return fmt.Errorf("%w: %d bytes more would take it past %d (the listener's connections hold %d)", ErrMessageBudget, n, m.b.max, m.b.used.Load())
+	}
+	m.held += n
+	return nil
+}
+
+// give gives n of the bytes held back.
+func (m *memory) give(n int) {
+	if m.b == nil || n <= 0 {
+		return
+	}
+	n = min(n, m.held)
+	m.held -= n
+	m.b.used.Add(-int64(n))
+}
+
+// release gives back all the bytes held.
+func (m *memory) release() { m.give(m.held) }
 
 // Credentials identify the process on the other end of a connection.
 type Credentials struct {
@@ -275,6 +374,11 @@ var (
 // ErrMessageTooLarge is wrapped by the error of a read that met a message
 // longer than Config.MaxMessageSize, and of a WriteMessage of one.
 var ErrMessageTooLarge = errors.New("message larger than MaxMessageSize")
+
+// ErrMessageBudget is wrapped by the error of a read that would take the
+// bytes a Listener's connections hold in unfinished messages past
+// Config.MessageBudget. The connection stays usable: a later read goes on.
+var ErrMessageBudget = errors.New("the listener's connections hold Config.MessageBudget in unfinished messages")
 
 // ErrMessageTorn is wrapped by the error of a message write on a connection
 // where an earlier one stopped part-way (a deadline or Close ended it after

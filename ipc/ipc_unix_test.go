@@ -22,7 +22,16 @@ func privateDirFor(t *testing.T) string {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	t.Setenv("XDG_RUNTIME_DIR", "")
+	setHome(t, filepath.Join(tmp, "home"))
 	return filepath.Join(tmp, "conduit-"+strconv.Itoa(os.Getuid()))
+}
+
+// setHome makes home the home directory of every user for one test, so
+// that the runtime directory's fallback is the test's own.
+func setHome(t *testing.T, home string) {
+	was := homeDirOf
+	homeDirOf = func(int) (string, error) { return home, nil }
+	t.Cleanup(func() { homeDirOf = was })
 }
 
 func TestRuntimeDirCreated(t *testing.T) {

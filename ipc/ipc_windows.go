@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/conduit-ipc/conduit/internal/ipcname"
+	"github.com/conduit-ipc/conduit/internal/nt"
 	"github.com/conduit-ipc/conduit/internal/winsec"
 	"github.com/conduit-ipc/conduit/namedpipe"
 	"golang.org/x/sys/windows"
@@ -39,6 +40,8 @@ type Listener struct {
 	self identity
 	l    *namedpipe.Listener
 	addr Addr
+	// budget bounds what its connections hold in unfinished messages.
+	budget *budget
 }
 
 // Path returns where name lives: a socket's path on Unix (a short name's in
@@ -98,6 +101,14 @@ func groupSID(g string) (string, error) {
 // others, never the right to create instances (namedpipe.ClientAccess). A
 // name in use fails with an error matching fs.ErrExist. Errors are
 // *net.OpError.
+//
+// Clients are identified from the pipe, by impersonating them, which ipc's
+// Dial allows. A client that forbids it (SECURITY_ANONYMOUS, as go-winio's
+// DialPipe asks for) is refused by a Listener with AllowGroup,
+// AllowOtherUsers or Authorize: its process ID, the only other way, can be
+// handed to another process. With the default Config it is admitted by its
+// process's token (the DACL lets no other user open the pipe), but may not
+// pass handles (SendFile) to this side.
 func (c *Config) Listen(name string) (*Listener, error) {
 	fail := func(err error) (*Listener, error) {
 		var pe *os.PathError
@@ -134,7 +145,7 @@ func (c *Config) Listen(name string) (*Listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &Listener{cfg: *c, self: self, l: l, addr: Addr{"pipe", l.Addr().String()}}, nil
+	return &Listener{cfg: *c, self: self, l: l, addr: Addr{"pipe", l.Addr().String()}, budget: newBudget(c.messageBudget())}, nil
 }
 
 // Accept waits for the next admitted client and returns it as a net.Conn.
@@ -155,8 +166,8 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage())
-		c.peer, c.push, err = clientCredentials(pc, c.created)
+		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage(), l.budget)
+		c.peer, c.push, err = clientCredentials(pc, c.created, l.cfg.pidFallbackOK())
 		c.pushKnown = true
 		if err == nil {
 			c.peer = peerOf(c.peer)
@@ -184,6 +195,17 @@ func (l *Listener) SyscallConn() (syscall.RawConn, error) { return l.l.SyscallCo
 // pipe until ctx ends). The server must pass the Config's check, on the
 // pipe's owner (by default: this user), and Authorize. Errors are
 // *net.OpError.
+//
+// The owner says which user, not which of its processes: a process of the
+// same user at medium integrity can add an instance to an elevated
+// server's pipe (the owner, this user, holds FILE_CREATE_PIPE_INSTANCE,
+// and a pipe without a mandatory label counts as medium), and Dial may
+// reach it instead. A client of an elevated server should trust it no
+// further than "this user". Handles such an instance sends are refused
+// (its integrity is below the client's only if the client is elevated
+// too; see SendFile). A mandatory label on the pipe (no write up at the
+// server's level) would also shut out every medium client, the usual
+// ones of a server that admits other users, so ipc does not set one.
 func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 	fail := func(path string, err error) (*Conn, error) {
 		var oe *net.OpError
@@ -214,7 +236,7 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		return fail(name, err)
 	}
 	addr := Addr{"pipe", pc.RemoteAddr().String()}
-	cn := newConn(pc, addr, c.MessageMode, c.maxMessage())
+	cn := newConn(pc, addr, c.MessageMode, c.maxMessage(), nil)
 	cn.peer, err = serverCredentials(pc)
 	if err == nil {
 		cn.peer = peerOf(cn.peer)
@@ -230,16 +252,24 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 // clientCredentials identifies a server connection's client: its process
 // from the pipe, its user and groups from its token, read while
 // impersonating it (the client allowed at least Identification, as Dial
-// does by default). Windows may refuse to impersonate a client that has
-// written nothing yet, or that allowed only Anonymous; then the token is
-// read from the client's process, which must be older than accepted, when
-// the connection was accepted, and the pipe still connected after it was
-// opened: a process that took the PID of a client that left is refused.
-// (The client connected before it was accepted, so a process made in
-// between passes that check: namedpipe does not say when a client
-// connected, which would close the gap.) push is nil if the token says the
-// client could have put handles in this process (mayPush).
-func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials, push error, err error) {
+// does by default).
+//
+// Windows may refuse to impersonate a client that allowed only Anonymous
+// (SECURITY_SQOS_PRESENT|SECURITY_ANONYMOUS, which go-winio's DialPipe
+// asks for), or, as ERROR_CANNOT_IMPERSONATE's text has it, one that has
+// written nothing yet. Then the only way left is the client's process by
+// its PID, and the client chose to be there: a client that connects, hands
+// its end to another process and exits leaves its PID to whatever process
+// Windows gives it next, elevated or SYSTEM included, and until namedpipe
+// says when a client connected, the process's age can only be compared
+// with the time this side accepted it (olderThan), which the client can
+// stretch by keeping the server busy. So the PID's token is used only
+// where nothing rests on it beyond what the pipe's DACL already enforces:
+// fallbackOK (a Config admitting this user alone, without Authorize; see
+// pidFallbackOK). Else such a client is refused. And a peer so identified
+// may never push handles (push is an error): its token says nothing sure
+// about who could have put a handle into this process.
+func clientCredentials(pc *namedpipe.Conn, accepted time.Time, fallbackOK bool) (cred Credentials, push error, err error) {
 	pid, err := pc.ClientProcessID()
 	if err != nil {
 		return Credentials{}, nil, err
@@ -253,7 +283,7 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 	go func() {
 		done <- pc.Impersonate(func() error {
 			var t windows.Token
-			if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY, true, &t); err != nil {
+			if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_QUERY|windows.TOKEN_DUPLICATE, true, &t); err != nil {
 				return err
 			}
 			defer t.Close()
@@ -264,9 +294,17 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 			return nil
 		})
 	}()
-	if err = <-done; err == nil {
+	err = <-done
+	if h := testHookImpersonate; h != nil {
+		err = h(err)
+	}
+	if err == nil {
 		return cred, push, nil
 	}
+	if !fallbackOK {
+		return Credentials{PID: int(pid)}, nil, fmt.Errorf("%w: the client cannot be identified from the pipe (it may forbid identification, as SECURITY_ANONYMOUS does: %w), and with AllowGroup, AllowOtherUsers or Authorize its process ID is not enough", fs.ErrPermission, err)
+	}
+	cred = Credentials{PID: int(pid)}
 	proc, perr := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
 	if perr != nil {
 		return cred, nil, fmt.Errorf("identifying the client: %w (and opening its process: %w)", err, perr)
@@ -280,7 +318,7 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 	if err := fromToken(t, &cred); err != nil {
 		return cred, nil, err
 	}
-	push = mayPush(t, cred.UserID)
+	push = fmt.Errorf("%w: the client was identified by its process ID, not from the pipe, and may not hand this process handles", fs.ErrPermission)
 	// The client's process is older than its connection; one that took
 	// the PID after the client left is not.
 	if err := olderThan(proc, accepted); err != nil {
@@ -292,19 +330,42 @@ func clientCredentials(pc *namedpipe.Conn, accepted time.Time) (cred Credentials
 	return cred, push, nil
 }
 
+// testHookImpersonate, when set, is given the result of identifying a
+// client from the pipe and returns the one to use.
+var testHookImpersonate func(error) error
+
+// pidFallbackOK reports whether a client that cannot be identified from
+// the pipe may be identified by its process ID (clientCredentials): only
+// where the Config admits this user alone (the pipe's DACL then lets no
+// one else open it) and has no Authorize, which would decide on groups a
+// reused PID could lend.
+func (c *Config) pidFallbackOK() bool {
+	return c.AllowGroup == "" && !c.AllowOtherUsers && c.Authorize == nil
+}
+
 // mayPush says whether the owner of token t, of user SID user, could have
 // put a handle into this process, and so whether a handle value it sends
 // names a handle it gave this process rather than one of this process's
 // own: only a process that can open this one with PROCESS_DUP_HANDLE can
-// (SendFile). It must be this user or LocalSystem, not less than this
-// process in integrity, and not in an AppContainer: the same user at medium
-// integrity cannot open an elevated process of its (UAC's mandatory label
-// on processes: no write up, and PROCESS_DUP_HANDLE is a write), and an
-// AppContainer's token is checked against its package's SIDs, which this
-// process's DACL does not grant. Where something cannot be read, the answer
-// is no. Not checked: a restricted token (CreateRestrictedToken) at the
-// same integrity, which may or may not pass this process's DACL (Wine 8
-// answers neither TokenRestrictedSids nor IsTokenRestricted).
+// (SendFile). Two checks, both of which must pass:
+//   - the rule (pushVerdict): this user or LocalSystem, not less than this
+//     process in integrity, not in an AppContainer: the same user at
+//     medium integrity cannot open an elevated process of its (UAC's
+//     mandatory label on processes: no write up, and PROCESS_DUP_HANDLE is
+//     a write), and an AppContainer's token is checked against its
+//     package's SIDs;
+//   - the access check itself (dupAccess): AccessCheck of this process's
+//     security descriptor, its owner, DACL and mandatory label, against
+//     t for PROCESS_DUP_HANDLE, which is what OpenProcess asks of the
+//     kernel: it refuses a restricted or write-restricted token whose
+//     restricting SIDs this DACL does not grant, and a DACL hardened
+//     against this process's own user (as browsers and password managers
+//     harden theirs). It does not count SeDebugPrivilege, which lets its
+//     holder open any process whatever the DACL: such a peer is refused,
+//     the safe side.
+//
+// t must have TOKEN_QUERY and TOKEN_DUPLICATE access. Where something
+// cannot be read, the answer is no.
 func mayPush(t windows.Token, user string) error {
 	me, err := winsec.CurrentUser()
 	if err != nil {
@@ -325,7 +386,61 @@ func mayPush(t windows.Token, user string) error {
 	if err != nil {
 		return fmt.Errorf("%w: reading whether the peer runs in an AppContainer: %w", fs.ErrPermission, err)
 	}
-	return pushVerdict(user, il, self, container)
+	if err := pushVerdict(user, il, self, container); err != nil {
+		return err
+	}
+	return dupAccess(t, user)
+}
+
+// processMapping is the process object type's GENERIC_MAPPING, as the
+// kernel debugger's !object shows the Process type's (read 0x20410, write
+// 0x20bea, execute 0x121000, all 0x1fffff): PROCESS_DUP_HANDLE is a write
+// right, which is what no-write-up denies to a lower integrity level.
+var processMapping = nt.GENERIC_MAPPING{
+	GenericRead:    0x20410,
+	GenericWrite:   0x20bea,
+	GenericExecute: 0x121000,
+	GenericAll:     0x1fffff,
+}
+
+// dupAccess fails unless AccessCheck says that token t (of user, for
+// errors) would be granted PROCESS_DUP_HANDLE on this process. This
+// process's descriptor is read each time, with its mandatory label where
+// the system gives it (LABEL_SECURITY_INFORMATION); AccessCheck wants an
+// impersonation token, so t is duplicated as one at identification level.
+func dupAccess(t windows.Token, user string) error {
+	sd, err := windows.GetSecurityInfo(windows.CurrentProcess(), windows.SE_KERNEL_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.LABEL_SECURITY_INFORMATION)
+	if err != nil {
+		// Without the label: the integrity rule above stands for it.
+		sd, err = windows.GetSecurityInfo(windows.CurrentProcess(), windows.SE_KERNEL_OBJECT,
+			windows.OWNER_SECURITY_INFORMATION|windows.GROUP_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading this process's security descriptor: %w", fs.ErrPermission, err)
+	}
+	var imp windows.Token
+	if err := windows.DuplicateTokenEx(t, windows.TOKEN_QUERY, nil, windows.SecurityIdentification, windows.TokenImpersonation, &imp); err != nil {
+		return fmt.Errorf("%w: duplicating the peer's token for an access check: %w", fs.ErrPermission, err)
+	}
+	defer imp.Close()
+	privileges := make([]byte, 256) // PRIVILEGE_SET: what the check used, unread
+	for {
+		var granted uint32
+		var status int32
+		size := uint32(len(privileges))
+		err := nt.AccessCheck(sd, imp, windows.PROCESS_DUP_HANDLE, &processMapping, &privileges[0], &size, &granted, &status)
+		switch {
+		case err == windows.ERROR_INSUFFICIENT_BUFFER && int(size) > len(privileges):
+			privileges = make([]byte, size)
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: the access check of the peer's token: %w", fs.ErrPermission, os.NewSyscallError("AccessCheck", err))
+		case status == 0 || granted&windows.PROCESS_DUP_HANDLE == 0:
+			return fmt.Errorf("%w: the peer (user %s) may not open this process with PROCESS_DUP_HANDLE (its access check)", fs.ErrPermission, user)
+		}
+		return nil
+	}
 }
 
 // pushVerdict is mayPush's rule, once the token has been read: a peer of
@@ -476,6 +591,7 @@ type Conn struct {
 	body bool
 	msg  []byte // its payload so far
 	size int    // its length
+	mem  memory // what msg holds of the listener's budget
 	// Whether the peer could have put handles in this process (mayPush):
 	// read when the connection was accepted, or, for a server, when its
 	// first file comes.
@@ -502,8 +618,8 @@ const (
 	fileSize   = 9 // msgFile and the handle
 )
 
-func newConn(pc *namedpipe.Conn, addr Addr, message bool, max int) *Conn {
-	return &Conn{pc: pc, addr: addr, message: message, created: time.Now(), max: max}
+func newConn(pc *namedpipe.Conn, addr Addr, message bool, max int, bud *budget) *Conn {
+	return &Conn{pc: pc, addr: addr, message: message, created: time.Now(), max: max, mem: memory{b: bud}}
 }
 
 func (c *Conn) credentials(withName bool) Credentials {
@@ -613,20 +729,30 @@ func (c *Conn) next() ([]byte, error) {
 		if len(got) > int(size) || (n < len(c.rbuf) && len(got) < int(size)) {
 			return nil, c.opError("read", c.broken(fmt.Errorf("a message of %d bytes that says it has %d: the peer does not speak ipc's protocol", len(got), size)))
 		}
-		// The message grows as its bytes come, so that a length the peer
-		// announces costs nothing until it is sent.
-		c.body, c.size = true, int(size)
-		c.msg = append(make([]byte, 0, min(c.size, 64<<10)), got...)
+		m = append(make([]byte, 0, len(got)), got...)
+		if len(got) == int(size) {
+			return m, nil // whole in the first read
+		}
+		c.body, c.size, c.msg = true, int(size), m
+	}
+	if cap(c.msg) < c.size {
+		// The rest is read straight into the message, made once at its
+		// size, once the listener's budget has room for it: a length the
+		// peer announces costs nothing until then, and nothing is read
+		// meanwhile, so a read that fails here can go on later.
+		if err := c.mem.take(c.size - cap(c.msg)); err != nil {
+			return nil, c.opError("read", err)
+		}
+		m := make([]byte, len(c.msg), c.size)
+		copy(m, c.msg)
+		c.msg = m
 	}
 	for len(c.msg) < c.size {
-		if len(c.msg) == cap(c.msg) {
-			c.msg = append(c.msg, make([]byte, min(cap(c.msg), c.size-len(c.msg)))...)[:len(c.msg)]
-		}
 		if testHookMidMessage != nil {
 			testHookMidMessage(c)
 		}
-		want := min(cap(c.msg), c.size) - len(c.msg)
-		k, err := c.pc.Read(c.msg[len(c.msg) : len(c.msg)+want])
+		want := c.size - len(c.msg)
+		k, err := c.pc.Read(c.msg[len(c.msg):c.size])
 		c.msg = c.msg[:len(c.msg)+k]
 		if err == io.EOF {
 			return nil, c.opError("read", c.broken(io.ErrUnexpectedEOF))
@@ -640,6 +766,7 @@ func (c *Conn) next() ([]byte, error) {
 	}
 	m := c.msg
 	c.body, c.msg = false, nil
+	c.mem.release()
 	return m, nil
 }
 
@@ -652,6 +779,7 @@ var testHookMidMessage func(*Conn)
 func (c *Conn) broken(err error) error {
 	c.rerr = err
 	c.body, c.msg = false, nil
+	c.mem.release()
 	return err
 }
 
@@ -811,7 +939,7 @@ func (c *Conn) serverMayPush() error {
 	}
 	defer windows.CloseHandle(proc)
 	var t windows.Token
-	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &t); err != nil {
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY|windows.TOKEN_DUPLICATE, &t); err != nil {
 		return fmt.Errorf("%w: reading the server's token: %w", fs.ErrPermission, err)
 	}
 	defer t.Close()
@@ -970,6 +1098,8 @@ func (c *Conn) Close() error {
 		windows.CloseHandle(c.file)
 		c.file = 0
 	}
+	c.body, c.msg = false, nil
+	c.mem.release()
 	c.rmu.Unlock()
 	return err
 }

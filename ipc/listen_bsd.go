@@ -2,7 +2,11 @@
 
 package ipc
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
 
 // tmpSocketPath is the path to bind the socket at in the temporary
 // directory d: its path, which no other user can change (openDir,
@@ -23,3 +27,13 @@ func preBind(int) error { return nil }
 func renameNoReplace(olddir int, old string, newdir int, new string) error {
 	return linkUnlink(olddir, old, newdir, new)
 }
+
+// dirOpenFlags opens a directory for a walk (walkPlace). macOS has no
+// O_PATH (nor x/sys a FreeBSD O_SEARCH for both): a directory on the path
+// that this user may search but not read fails the walk.
+const dirOpenFlags = unix.O_RDONLY
+
+// connectPath is "": there is no /proc/self/fd to connect through (and
+// x/sys has no connectat): Dial connects by the path the walk resolved and
+// walks it again after (place.recheck).
+func connectPath(int, string) string { return "" }

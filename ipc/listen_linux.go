@@ -27,6 +27,21 @@ func dirPath(d *dirFD, name string) string {
 	return filepath.Join(d.path, name)
 }
 
+// dirOpenFlags opens a directory for a walk (walkPlace): O_PATH, which
+// needs no read or search permission on the directory itself and does
+// nothing but name it.
+const dirOpenFlags = unix.O_PATH
+
+// connectPath is a path that reaches name in the directory dirfd, through
+// /proc/self/fd, so that a connect lands in that directory whatever
+// becomes of its path; "" without /proc.
+func connectPath(dirfd int, name string) string {
+	if p := "/proc/self/fd/" + strconv.Itoa(dirfd); procWorks(p) {
+		return p + "/" + name
+	}
+	return ""
+}
+
 // testNoProc makes procWorks say no, so that tests cover the way without
 // /proc.
 var testNoProc = false

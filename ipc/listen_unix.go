@@ -75,6 +75,8 @@ type Listener struct {
 	dir  *dirFD   // the socket's directory
 	base string   // the socket's name in dir
 	id   fileID   // the socket file this listener made
+	// budget bounds what its connections hold in unfinished messages.
+	budget *budget
 
 	closeOnce sync.Once
 	closeErr  error
@@ -98,9 +100,28 @@ type fileID struct{ dev, ino uint64 }
 // that a group should reach (AllowGroup), a directory owned by the server's
 // user and readable by the group, such as /run/myapp of mode 0750 and group
 // myapp, is the place; in a sticky directory anyone may take the name first.
+// Every directory above it counts for the group's clients: Dial with
+// AllowGroup accepts a server of another user only if every directory on
+// the path from / is root's, the server's or the client's and writable by
+// no one else (see Config.AllowGroup), so /run/myapp (with /run root's
+// 0755) works and /tmp/myapp does not.
 //
-// The name's lock file (the socket's path plus ".lock", mode 0600, left in
-// place) is held with flock while the listener lives: a second Listen of the
+// Group write is no one else's where the group is the owner's private
+// group, as user-private-group systems (Fedora, RHEL; umask 002) make every
+// user's: a group of the owner's name that is its primary group, no other
+// user's, and lists no other member, as the local /etc/passwd and
+// /etc/group say (a user or group only a directory service knows is not
+// taken for one). So a 0775 directory in such a user's home serves. A
+// Kubernetes emptyDir volume (mode 0777 without the sticky bit, shared by
+// every container of the pod) is refused: any process in the pod could
+// replace the socket there. Make a directory of mode 0700 (or 0750 with a
+// group for AllowGroup) in it and listen in that: the volume's other
+// containers can then reach the socket only as the mode says, though they
+// can still rename that directory away, so clients in other containers
+// that must not be fooled should check the server (Authorize, UserID).
+//
+// The name's lock file (the socket's path plus ".lock", mode 0600, removed
+// by Close) is held with flock while the listener lives: a second Listen of the
 // name, in this process or another, fails with an error matching fs.ErrExist,
 // and two servers starting at once cannot both win. A lock file that is not
 // a regular file of this user's with one link (another user's, a symbolic or
@@ -182,7 +203,8 @@ func (d *dirFD) Close() error { return unix.Close(d.fd) }
 
 // openDir opens the directory a socket goes in and checks that no other
 // user can change its names (see Listen): owned by euid or root, and
-// writable by no one else unless sticky.
+// writable by no one else unless sticky (group write by the owner's
+// private group is no one else's: privateGroup).
 func openDir(path string, euid int) (*dirFD, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -197,8 +219,8 @@ func openDir(path string, euid int) (*dirFD, error) {
 	switch {
 	case int(st.Uid) != euid && st.Uid != 0:
 		why = fmt.Sprintf("owned by uid %d, who could replace the socket", st.Uid)
-	case st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0:
-		why = fmt.Sprintf("mode %#o: others may write to it without the sticky bit, and could replace the socket", st.Mode&0o7777)
+	case st.Mode&unix.S_ISVTX == 0 && writeOthers(st.Uid, st.Gid, uint32(st.Mode)) != "":
+		why = fmt.Sprintf("mode %#o: %s may write to it without the sticky bit, and could replace the socket", st.Mode&0o7777, writeOthers(st.Uid, st.Gid, uint32(st.Mode)))
 	}
 	if why != "" {
 		unix.Close(fd)
@@ -218,9 +240,35 @@ func (d *dirFD) statAt(name string) (unix.Stat_t, error) {
 // link and takes only a regular file of this user's with one link: in a
 // directory others may add names to, a link planted there must not make
 // this process create, lock or change a file elsewhere.
+//
+// Listener.Close removes the lock file while it still holds the lock, so
+// the file this opened may have been removed (and another made in its
+// place, and locked) before its flock got it: the lock taken is then on a
+// file no longer at the path, which locks nothing. So once locked, the file
+// must still be the one at the path (device and inode, fstat against
+// fstatat), else it is let go and the name's lock taken again.
 func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 	name := base + ".lock"
 	path := filepath.Join(d.path, name)
+	for range 100 {
+		f, err := lockOnce(d, name, path, euid)
+		if err != errLockMoved {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s was replaced again and again while it was locked: %w", path, fs.ErrExist)
+}
+
+// errLockMoved is lockOnce's error for a lock file that was no longer at
+// its path once locked.
+var errLockMoved = errors.New("the lock file was replaced")
+
+// testHookBeforeFlock, when set, runs as lockName is about to lock the file
+// it opened.
+var testHookBeforeFlock func()
+
+// lockOnce is one try of lockName.
+func lockOnce(d *dirFD, name, path string, euid int) (*os.File, error) {
 	// O_NONBLOCK: a FIFO planted there must not hold the open up.
 	fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
 	if err != nil {
@@ -244,6 +292,9 @@ func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file of this user's with one link (mode %#o, uid %d, %d links): the name is taken: %w", path, st.Mode, st.Uid, st.Nlink, fs.ErrExist)
 	}
+	if testHookBeforeFlock != nil {
+		testHookBeforeFlock()
+	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
@@ -251,7 +302,25 @@ func lockName(d *dirFD, base string, euid int) (*os.File, error) {
 		}
 		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
 	}
+	if now, err := d.statAt(name); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		f.Close()
+		return nil, errLockMoved
+	}
 	return f, nil
+}
+
+// unlock removes the lock file name in d, held as f, if it is still the
+// one at the path, and then lets go of the lock: removed while held, no
+// other Listen can have locked it meanwhile, and one that opened it before
+// sees it gone once it has the lock (lockOnce) and tries again.
+func unlock(d *dirFD, name string, f *os.File) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil {
+		if now, err := d.statAt(name); err == nil && now.Dev == st.Dev && now.Ino == st.Ino {
+			unix.Unlinkat(d.fd, name, 0)
+		}
+	}
+	f.Close() // and with it the flock
 }
 
 // tempPrefix begins the names of the directories that Listen makes the
@@ -339,7 +408,7 @@ func (c *Config) listen(d *dirFD, base, path string, k kind, mode uint32, gid, e
 			return fail(err)
 		}
 	}
-	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, base: base, id: fileID{uint64(st.Dev), uint64(st.Ino)}}, nil
+	return &Listener{cfg: *c, kind: k, ln: ln, addr: Addr{k.net(), path}, base: base, id: fileID{uint64(st.Dev), uint64(st.Ino)}, budget: newBudget(c.messageBudget())}, nil
 }
 
 // testHookBeforeRename, when set, runs as Listen is about to move the
@@ -457,29 +526,6 @@ func clearStale(d *dirFD, base string, k kind, euid int) error {
 	return nil
 }
 
-// serverPlace checks, for Dial, a server of another user that only
-// AllowGroup admits: the socket's directory must be the server's or root's,
-// and writable by no one else (not even with the sticky bit, which lets
-// anyone make a name that is free), so that no other member can have put
-// its own socket at the path. POSIX ACLs are not read: a directory that an
-// ACL opens to others passes.
-func serverPlace(path string, peer Credentials) error {
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	owner := strconv.FormatUint(uint64(st.Uid), 10)
-	switch {
-	case owner != peer.UserID && st.Uid != 0:
-		return fmt.Errorf("the server is admitted by group only, and its socket's directory %s is uid %s's, not its own or root's: any member could have put a socket there", dir, owner)
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("the server is admitted by group only, and others may write to its socket's directory %s (mode %v): any member could have put a socket there", dir, fi.Mode().Perm())
-	}
-	return nil
-}
-
 // control runs fn with the socket's descriptor.
 func control(sc syscall.Conn, fn func(fd int) error) error {
 	rc, err := sc.SyscallConn()
@@ -539,7 +585,7 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			}
 			return nil, &net.OpError{Op: "accept", Net: l.addr.Net, Addr: l.addr, Err: err}
 		}
-		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage())
+		c, err := newConn(uc, l.kind, l.addr, l.self.group != "", l.cfg.maxMessage(), l.budget)
 		if err == nil {
 			err = l.cfg.admit(c.credentials(l.cfg.Authorize != nil), l.self, nil)
 		}
@@ -552,7 +598,8 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 }
 
 // Close stops listening and removes the socket file if it is still the one
-// this listener made; then it lets go of the name's lock. Connections
+// this listener made; then it removes the name's lock file, still holding
+// the lock, and lets go of the lock. Connections
 // already accepted stay open.
 func (l *Listener) Close() error {
 	err := net.ErrClosed
@@ -561,7 +608,7 @@ func (l *Listener) Close() error {
 			unix.Unlinkat(l.dir.fd, l.base, 0)
 		}
 		err = l.ln.Close()
-		l.lock.Close() // and with it the flock
+		unlock(l.dir, l.base+".lock", l.lock)
 		l.dir.Close()
 	})
 	if err != nil {
@@ -611,12 +658,13 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		if err := ctx.Err(); err != nil {
 			return fail(path, err)
 		}
-		conn, err := net.DialUnix(k.net(), nil, raddr)
+		conn, pl, err := c.connect(k, path, raddr, self.group != "")
 		if err == nil {
-			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage())
+			cn, err := newConn(conn, k, Addr{k.net(), path}, self.group != "", c.maxMessage(), nil)
 			if err == nil {
-				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return serverPlace(path, peer) })
+				err = c.admit(cn.credentials(c.Authorize != nil), self, func(peer Credentials) error { return pl.serverPlace(path, peer, euid) })
 			}
+			pl.close()
 			if err != nil {
 				conn.Close()
 				return fail(path, err)
@@ -646,6 +694,55 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
+}
+
+// connect connects to the socket at path (raddr). With walk, for
+// AllowGroup's check of a server that only the group admits, it first walks
+// the path (walkPlace) and connects into the directory the walk ended in,
+// through its descriptor where the OS has a way (Linux's /proc/self/fd),
+// else by the path the walk resolved; the place it returns is for
+// serverPlace, and to close.
+func (c *Config) connect(k kind, path string, raddr *net.UnixAddr, walk bool) (*net.UnixConn, *place, error) {
+	if !walk {
+		conn, err := net.DialUnix(k.net(), nil, raddr)
+		return conn, nil, err
+	}
+	pl, err := walkPlace(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, pinned := pl.sockPath()
+	conn, err := net.DialUnix(k.net(), nil, &net.UnixAddr{Name: to, Net: k.net()})
+	if err != nil {
+		pl.close()
+		return nil, nil, err
+	}
+	if !pinned {
+		pl.byPath = true // serverPlace walks again
+		pl.close()
+	}
+	return conn, pl, nil
+}
+
+// serverPlace checks, for Dial, a server of another user that only
+// AllowGroup admits: only root, the server's user or this user (euid) may
+// have chosen the directory its socket is in, and no one else may write
+// there (place.check); a connection made by path is walked again
+// (place.recheck). Without this, any member of the group could have put its
+// own socket at the path while the real server was down, or renamed a
+// directory on the path away and made its own in its place.
+func (p *place) serverPlace(path string, peer Credentials, euid int) error {
+	uid, err := strconv.ParseUint(peer.UserID, 10, 32)
+	if p == nil || err != nil {
+		return fmt.Errorf("the server is admitted by group only, and where its socket is was not checked: %w", fs.ErrPermission)
+	}
+	if err := p.check(uint32(uid), uint32(euid)); err != nil {
+		return fmt.Errorf("the server is admitted by group only, and %w: any member could have put a socket there (every directory on the path must be root's, the server's or this user's and writable by no one else; see Config.AllowGroup)", err)
+	}
+	if p.byPath {
+		return p.recheck(path)
+	}
+	return nil
 }
 
 var (

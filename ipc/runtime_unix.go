@@ -45,7 +45,13 @@ func socketPathAs(name string, euid int) (path string, private bool, err error) 
 		// any user may take a name first. "./@name" is the file.
 		return "", false, fmt.Errorf("bad name %q: a path beginning with @ names an abstract socket, which has no file permissions (use ./%s for a file): %w", name, name, fs.ErrInvalid)
 	}
-	if strings.ContainsRune(name, '/') {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		// A last name of "", "." or ".." would make the socket's
+		// directory and name something else than the path says:
+		// "dir/x/" would bind dir/x/x while Addr said dir/x/.
+		if last := name[i+1:]; last == "" || last == "." || last == ".." {
+			return "", false, fmt.Errorf("bad path %q: it must end in the socket's name, not in /, . or ..: %w", name, fs.ErrInvalid)
+		}
 		return name, false, nil
 	}
 	if name == "." || name == ".." || strings.ContainsRune(name, 0) {
@@ -82,33 +88,83 @@ func RuntimeDir() (string, error) { return runtimeDirAs(os.Geteuid()) }
 // link of theirs: anyone may create names in /tmp), conduit-<uid> in the
 // user's ~/.cache (the home directory of the user database, so that every
 // process of the user agrees) serves instead, created and checked alike:
-// the squatter cannot make this user's Listen and Dial fail. euid is this
-// process's effective uid.
+// the squatter cannot make this user's Listen and Dial fail. Once that
+// fallback exists it is used whenever the temporary directory's name is not
+// this user's own directory, taken or not: a squatter who removes its
+// directory again finds the name free, and the fallback still used, rather
+// than a Listen in one place and a Dial in the other. The temporary
+// directory's name is made only while the fallback does not exist. A
+// ~/.cache that is a symbolic link, or writable by the user's private group
+// (privateGroup), serves, if every directory on its path is root's or this
+// user's and writable by no one else (place.check). euid is this process's
+// effective uid.
 func runtimeDirAs(euid int) (string, error) {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) && checkPrivate(d, euid) == nil {
 		return d, nil
 	}
 	d := filepath.Join(os.TempDir(), "conduit-"+strconv.Itoa(euid))
-	err := makePrivate(d, euid)
-	if errors.Is(err, errSquatted) {
-		home, herr := homeDirOf(euid)
-		if herr != nil {
-			return "", fmt.Errorf("%w (and no home directory to use instead: %w)", err, herr)
-		}
-		cache := filepath.Join(home, ".cache")
-		if err := os.Mkdir(cache, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", err
-		}
-		if err := checkOwn(cache, euid); err != nil {
-			return "", err
-		}
-		d = filepath.Join(cache, "conduit-"+strconv.Itoa(euid))
-		err = makePrivate(d, euid)
+	err := checkPrivate(d, euid)
+	if err == nil {
+		return d, nil // the usual case: one lstat(2)
 	}
-	if err != nil {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errSquatted) {
+		return "", err // this user's, and not private: fail, not move
+	}
+	cache, fallback, herr := fallbackDir(euid)
+	if herr == nil {
+		switch ferr := checkPrivate(fallback, euid); {
+		case ferr == nil:
+			return fallback, nil
+		case !errors.Is(ferr, fs.ErrNotExist):
+			return "", ferr
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		err = makePrivate(d, euid)
+		if err == nil || !errors.Is(err, errSquatted) {
+			return d, err // made, or a failure not a squatter's
+		}
+	}
+	// Squatted.
+	if herr != nil {
+		return "", fmt.Errorf("%w (and no home directory to use instead: %w)", err, herr)
+	}
+	if err := os.Mkdir(cache, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", err
 	}
-	return d, nil
+	if err := checkCache(fallback, euid); err != nil {
+		return "", err
+	}
+	if err := makePrivate(fallback, euid); err != nil {
+		return "", err
+	}
+	return fallback, nil
+}
+
+// fallbackDir returns the user's ~/.cache and conduit-<uid> in it.
+func fallbackDir(euid int) (cache, dir string, err error) {
+	home, err := homeDirOf(euid)
+	if err != nil {
+		return "", "", err
+	}
+	cache = filepath.Join(home, ".cache")
+	return cache, filepath.Join(cache, "conduit-"+strconv.Itoa(euid)), nil
+}
+
+// checkCache checks that the directory d is to be made in, and every
+// directory on its path, is root's or this user's and writable by no one
+// else (a private group's write aside), links resolved: no one else can
+// then change what d names.
+func checkCache(d string, euid int) error {
+	p, err := walkPlace(d)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if err := p.check(uint32(euid), uint32(euid)); err != nil {
+		return &os.PathError{Op: "check", Path: filepath.Dir(d), Err: fmt.Errorf("%w: %w", errUnsafeDir, err)}
+	}
+	return nil
 }
 
 // homeDirOf returns the home directory that the user database gives uid.
@@ -134,20 +190,6 @@ func makePrivate(d string, euid int) error {
 		err = checkPrivate(d, euid) // made by us, or by whoever won the race
 	}
 	return err
-}
-
-// checkOwn checks that d is a directory of euid's that no one else may
-// write to.
-func checkOwn(d string, euid int) error {
-	fi, err := os.Lstat(d)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != euid || fi.Mode().Perm()&0o022 != 0 {
-		return &os.PathError{Op: "check", Path: d, Err: fmt.Errorf("%w: not a directory of this user's that only it may write to", errUnsafeDir)}
-	}
-	return nil
 }
 
 // errSquatted is wrapped by checkPrivate's error for a name another user
