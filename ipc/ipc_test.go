@@ -623,3 +623,86 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 }
+
+// A listener closed while a connection it accepted lives: Listen of the
+// same name with the same Config works again, on every OS, and both the old
+// connection and the new listener serve (issue 15, item 8: on Windows the
+// pipe's name lived on in the connection and Listen failed with "pipe name
+// in use").
+func TestListenAgainWhileConnectionLives(t *testing.T) {
+	for _, message := range modes() {
+		t.Run(fmt.Sprint("message=", message), func(t *testing.T) {
+			cfg := &Config{MessageMode: message}
+			l, name := listen(t, cfg)
+			accepted := acceptOne(t, l)
+			c, err := cfg.Dial(t.Context(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			srv := <-accepted
+			if srv == nil {
+				t.FailNow()
+			}
+			defer srv.Close()
+			l.Close()
+			l2, err := cfg.Listen(name)
+			if err != nil {
+				t.Fatalf("Listen again while the first listener's connection lives: %v", err)
+			}
+			defer l2.Close()
+			// The old connection still carries data.
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			srv.SetDeadline(time.Now().Add(20 * time.Second))
+			if err := echoThrough(c, srv, message); err != nil {
+				t.Fatalf("the first listener's connection after the second Listen: %v", err)
+			}
+			// And the new listener serves a new client.
+			accepted2 := acceptOne(t, l2)
+			c2, err := cfg.Dial(t.Context(), name)
+			if err != nil {
+				t.Fatalf("Dial of the second listener: %v", err)
+			}
+			defer c2.Close()
+			srv2 := <-accepted2
+			if srv2 == nil {
+				t.FailNow()
+			}
+			defer srv2.Close()
+			c2.SetDeadline(time.Now().Add(20 * time.Second))
+			srv2.SetDeadline(time.Now().Add(20 * time.Second))
+			if err := echoThrough(c2, srv2, message); err != nil {
+				t.Fatalf("the second listener's connection: %v", err)
+			}
+		})
+	}
+}
+
+// echoThrough sends one message or line from a to b and checks it arrives.
+func echoThrough(a, b *Conn, message bool) error {
+	const msg = "through"
+	var err error
+	if message {
+		err = a.WriteMessage([]byte(msg))
+	} else {
+		_, err = a.Write([]byte(msg))
+	}
+	if err != nil {
+		return err
+	}
+	var got []byte
+	if message {
+		got, err = b.ReadMessage()
+	} else {
+		buf := make([]byte, len(msg))
+		_, err = io.ReadFull(b, buf)
+		got = buf
+	}
+	if err != nil {
+		return err
+	}
+	if string(got) != msg {
+		return fmt.Errorf("read %q, want %q", got, msg)
+	}
+	return nil
+}

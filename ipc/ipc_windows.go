@@ -99,8 +99,13 @@ func groupSID(g string) (string, error) {
 // DACL for the current user alone by default (CurrentUserOnly); AllowGroup
 // and AllowOtherUsers (Authenticated Users) add read and write access for
 // others, never the right to create instances (namedpipe.ClientAccess). A
-// name in use fails with an error matching fs.ErrExist. Errors are
-// *net.OpError.
+// name in use fails with an error matching fs.ErrExist, but for one that
+// only connections of this process's closed listeners keep: with the same
+// Config (MessageMode, AllowGroup, AllowOtherUsers) the new listener joins
+// it, as on Unix (namedpipe.Listen), and otherwise it is refused until
+// those connections close. Windows also keeps counting a connection whose
+// server end closed until its client closes too: meanwhile the name is
+// refused. Errors are *net.OpError.
 //
 // Clients are identified from the pipe, by impersonating them, which ipc's
 // Dial allows. A client that forbids it (SECURITY_ANONYMOUS, as go-winio's
@@ -260,16 +265,21 @@ func (c *Config) Dial(ctx context.Context, name string) (*Conn, error) {
 // written nothing yet. Then the only way left is the client's process by
 // its PID, and the client chose to be there: a client that connects, hands
 // its end to another process and exits leaves its PID to whatever process
-// Windows gives it next, elevated or SYSTEM included, and until namedpipe
-// says when a client connected, the process's age can only be compared
-// with the time this side accepted it (olderThan), which the client can
-// stretch by keeping the server busy. So the PID's token is used only
+// Windows gives it next, elevated or SYSTEM included. The process must be
+// older than the connection (olderThan, against namedpipe's
+// Conn.Connected, which the client cannot stretch as it could the time of
+// Accept by keeping the server busy), which leaves only a process created
+// between the client's connecting and its listener's seeing it: the PID's
+// token is used only
 // where nothing rests on it beyond what the pipe's DACL already enforces:
 // fallbackOK (a Config admitting this user alone, without Authorize; see
 // pidFallbackOK). Else such a client is refused. And a peer so identified
 // may never push handles (push is an error): its token says nothing sure
 // about who could have put a handle into this process.
 func clientCredentials(pc *namedpipe.Conn, accepted time.Time, fallbackOK bool) (cred Credentials, push error, err error) {
+	if at := pc.Connected(); !at.IsZero() {
+		accepted = at // when the client connected: earlier, and the bound that holds
+	}
 	pid, err := pc.ClientProcessID()
 	if err != nil {
 		return Credentials{}, nil, err

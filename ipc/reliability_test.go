@@ -1431,7 +1431,8 @@ func init() {
 func TestReliabilityWriteDuringInit(t *testing.T) {
 	// On Windows a write held up past iocp's fast path waited for a
 	// thread-pool callback, which Go runs only once initialisation is over:
-	// it hung until iocp's stuck-write waiter became a thread of Go's own.
+	// it hung until iocp's stuck-write waiter became a thread of Go's own (writes now
+	// complete through the port, and the waiter is gone).
 	l, name := listen(t, nil)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), initChildEnv+"="+name)
