@@ -52,3 +52,28 @@ func refusedAccess(t *testing.T) {
 }
 
 var sigterm = syscall.SIGTERM
+
+// serverUp reports whether something listens on the NAME argument n: its
+// socket is there (ipc binds and listens before it renames the socket into
+// place, and a one-shot server is not disturbed by a look at a file).
+func serverUp(t *testing.T, n string) bool {
+	t.Helper()
+	// names.go's rule, without its warnings (this process has no stderr
+	// of conduit's).
+	p, isPath := strings.CutPrefix(n, "unix:")
+	if isPath {
+		p = strings.TrimPrefix(p, "//")
+	} else if short, ok, err := pipeName(n); ok && err == nil {
+		p = socketPath(t, strings.TrimSuffix(short, ".sock"))
+	} else if strings.Contains(n, "/") {
+		p = n
+	} else {
+		p = socketPath(t, strings.TrimSuffix(n, ".sock"))
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode()&os.ModeSocket != 0
+}
+
+// terminate stops a server the way a user does (SIGTERM) and reports
+// whether its exit status can be asserted: here it can.
+func terminate(p *os.Process) bool { p.Signal(syscall.SIGTERM); return true }
