@@ -806,7 +806,7 @@ func stop(t *testing.T, ctx context.Context, p *xproc, what string) {
 // example has gone), and fails if something else holds it.
 func nameFree(t *testing.T, ctx context.Context, n string) {
 	t.Helper()
-	for serverUp(t, n) {
+	for nameInUse(t, n) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s is in use on this machine: the example cannot run as written", n)
@@ -861,7 +861,7 @@ func (r *exampleRunner) counterpart(e *example, fits func(c *example) bool, kind
 func (r *exampleRunner) run(t *testing.T, e *example) {
 	ctx, cancel := context.WithTimeout(context.Background(), exampleLimit)
 	defer cancel()
-	dir := t.TempDir()
+	dir := exampleDir(t)
 	r.covered[e] = true
 	switch e.kind {
 	case "help":
@@ -965,7 +965,8 @@ func (r *exampleRunner) runPair(t *testing.T, ctx context.Context, dir string, s
 	}
 	cli := xstart(t, ctx, dir, c.cmd, cliIn, c.stages[c.conduitStage()].out)
 	if code := cli.wait(t, ctx, "the client"); code != 0 {
-		t.Errorf("client: exit %d, %q (server: %q)", code, cli.err.String(), srv.err.String())
+		// The server would wait for a client for ever.
+		t.Fatalf("client: exit %d, %q (server: %q)", code, cli.err.String(), srv.err.String())
 	}
 	want := string(srvIn)
 	if s.kind == "service" {

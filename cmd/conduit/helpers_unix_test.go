@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,6 +74,32 @@ func serverUp(t *testing.T, n string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
+
+// nameInUse reports whether a server listens on n: its socket is there and
+// takes a connection (a server killed outright leaves a socket that
+// refuses one, which the next listen clears).
+func nameInUse(t *testing.T, n string) bool {
+	if !serverUp(t, n) {
+		return false
+	}
+	p, ok := strings.CutPrefix(n, "unix:")
+	if !ok {
+		if strings.Contains(n, "/") {
+			p = n
+		} else {
+			p = socketPath(t, strings.TrimSuffix(n, ".sock"))
+		}
+	}
+	c, err := net.Dial("unix", strings.TrimPrefix(p, "//"))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// exampleDir is a directory for an example's files.
+func exampleDir(t *testing.T) string { return t.TempDir() }
 
 // terminate stops a server the way a user does (SIGTERM) and reports
 // whether its exit status can be asserted: here it can.

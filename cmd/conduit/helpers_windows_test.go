@@ -79,3 +79,19 @@ func serverUp(t *testing.T, n string) bool {
 // another console group, so it is killed, and its exit status is not the
 // one an interrupted server gives (false).
 func terminate(p *os.Process) bool { p.Kill(); return false }
+
+// nameInUse reports whether a server listens on n.
+func nameInUse(t *testing.T, n string) bool { return serverUp(t, n) }
+
+// exampleDir is a directory for an example's files. Not t.TempDir: under
+// Wine its removal fails ("unlinkat: Invalid function") once a child has
+// had it as its working directory, which fails the test; here the removal
+// is the best that can be done.
+func exampleDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "conduit-example-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
