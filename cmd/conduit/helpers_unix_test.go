@@ -3,6 +3,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,3 +53,54 @@ func refusedAccess(t *testing.T) {
 }
 
 var sigterm = syscall.SIGTERM
+
+// serverUp reports whether something listens on the NAME argument n: its
+// socket is there (ipc binds and listens before it renames the socket into
+// place, and a one-shot server is not disturbed by a look at a file).
+func serverUp(t *testing.T, n string) bool {
+	t.Helper()
+	// names.go's rule, without its warnings (this process has no stderr
+	// of conduit's).
+	p, isPath := strings.CutPrefix(n, "unix:")
+	if isPath {
+		p = strings.TrimPrefix(p, "//")
+	} else if short, ok, err := pipeName(n); ok && err == nil {
+		p = socketPath(t, strings.TrimSuffix(short, ".sock"))
+	} else if strings.Contains(n, "/") {
+		p = n
+	} else {
+		p = socketPath(t, strings.TrimSuffix(n, ".sock"))
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode()&os.ModeSocket != 0
+}
+
+// nameInUse reports whether a server listens on n: its socket is there and
+// takes a connection (a server killed outright leaves a socket that
+// refuses one, which the next listen clears).
+func nameInUse(t *testing.T, n string) bool {
+	if !serverUp(t, n) {
+		return false
+	}
+	p, ok := strings.CutPrefix(n, "unix:")
+	if !ok {
+		if strings.Contains(n, "/") {
+			p = n
+		} else {
+			p = socketPath(t, strings.TrimSuffix(n, ".sock"))
+		}
+	}
+	c, err := net.Dial("unix", strings.TrimPrefix(p, "//"))
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// exampleDir is a directory for an example's files.
+func exampleDir(t *testing.T) string { return t.TempDir() }
+
+// terminate stops a server the way a user does (SIGTERM) and reports
+// whether its exit status can be asserted: here it can.
+func terminate(p *os.Process) bool { p.Signal(syscall.SIGTERM); return true }

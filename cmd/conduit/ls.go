@@ -32,7 +32,7 @@ JSON (--json), one array:
 
 Examples:
   conduit ls
-  conduit ls 'myapp*'
+  conduit ls "myapp*"
   conduit ls --stale
   conduit ls --json | jq -r '.[].name'`,
 		flags: func(fs *flag.FlagSet) func([]string) error {

@@ -28,7 +28,7 @@ func splice(a, b net.Conn, t transfer) error {
 	for i := range 2 {
 		go func() {
 			src, dst := conns[i], conns[1-i]
-			err := copyConnToConn(dst, src, t.message, both(act[i].onData(), anyway.onData()))
+			err := copyConnToConn(dst, src, t.message, anyway.onData(), act[i])
 			if err != nil {
 				res <- result{err: err, dir: i}
 				return
@@ -62,7 +62,10 @@ func splice(a, b net.Conn, t transfer) error {
 			switch {
 			case t.idle > 0 && anyway.quiet(t.idle):
 				return errIdle{t.idle}
-			case lingering >= 0 && act[lingering].quiet(t.linger):
+			case lingering >= 0 && act[lingering].silent(t.linger):
+				// The source has given nothing for -t while the
+				// direction waited on it; time spent writing to a slow
+				// destination does not count (activity.read).
 				return nil
 			}
 			for i := range 2 {
@@ -81,12 +84,21 @@ func splice(a, b net.Conn, t transfer) error {
 // side is a byte endpoint, tcp:), else bytes. A failed write
 // is sendError's; a read that fails otherwise than by the peer's end is
 // readEnd's.
-func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
+func copyConnToConn(dst, src net.Conn, message bool, onData func(int), act *activity) error {
 	ms, okS := src.(messenger)
 	md, okD := dst.(messenger)
+	readMessage := func() ([]byte, error) {
+		var msg []byte
+		_, err := act.read(func() (int, error) {
+			var err error
+			msg, err = ms.ReadMessage()
+			return len(msg) + 1, err // a zero-length message is data too
+		})
+		return msg, err
+	}
 	if message && okS && okD {
 		for {
-			msg, err := ms.ReadMessage()
+			msg, err := readMessage()
 			if err == nil && len(msg) == 0 && zeroIsEnd(src) {
 				return nil
 			}
@@ -102,7 +114,7 @@ func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
 	if message && okS {
 		// Messages to a byte endpoint (tcp:): a line each.
 		for {
-			msg, err := ms.ReadMessage()
+			msg, err := readMessage()
 			if err == nil && len(msg) == 0 && zeroIsEnd(src) {
 				return nil
 			}
@@ -118,7 +130,7 @@ func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
 	if message && okD {
 		// A byte endpoint's lines, each a message.
 		return copyConn(dst, readerFunc(func(b []byte) (int, error) {
-			n, err := src.Read(b)
+			n, err := act.read(func() (int, error) { return src.Read(b) })
 			onData(n)
 			if err != nil && err != io.EOF {
 				if rerr := readEnd(err); rerr != nil {
@@ -131,7 +143,7 @@ func copyConnToConn(dst, src net.Conn, message bool, onData func(int)) error {
 	}
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := src.Read(buf)
+		n, err := act.read(func() (int, error) { return src.Read(buf) })
 		if n > 0 {
 			onData(n)
 			if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -75,7 +75,10 @@ type halfCloser interface{ CloseWrite() error }
 type flusher interface{ Flush() error }
 
 // activity is when data last moved, for -t and -T.
-type activity struct{ last atomic.Int64 } // UnixNano
+type activity struct {
+	last    atomic.Int64 // UnixNano
+	waiting atomic.Bool  // a read of the source is waiting for data (see read)
+}
 
 func (a *activity) touch()                     { a.last.Store(time.Now().UnixNano()) }
 func (a *activity) since() time.Duration       { return time.Since(time.Unix(0, a.last.Load())) }
@@ -83,6 +86,32 @@ func (a *activity) onData() func(int)          { return func(int) { a.touch() } 
 func both(f, g func(int)) func(int)            { return func(n int) { f(n); g(n) } }
 func newActivity() *activity                   { a := new(activity); a.touch(); return a }
 func (a *activity) quiet(d time.Duration) bool { return a.since() >= d }
+
+// read runs f, a read of the source a's clock watches (the peer, stdin),
+// as time the source may be silent: silent's clock runs only while such a
+// read waits, from when it began or the source last gave data. The time
+// spent delivering what was read (to a slow stdout, to a peer that reads
+// slowly) is not the source's silence: counted as such, -t cut a transfer
+// short whenever the consumer was slower than -t (exit 0, output short, on
+// a byte-mode pipe; exit 1, data unsent, with -t after a half-close). a may
+// be nil.
+func (a *activity) read(f func() (int, error)) (int, error) {
+	if a == nil {
+		return f()
+	}
+	a.touch()
+	a.waiting.Store(true)
+	n, err := f()
+	a.waiting.Store(false)
+	if n > 0 {
+		a.touch()
+	}
+	return n, err
+}
+
+// silent reports whether the source has given nothing for d while a read
+// of it waited (read).
+func (a *activity) silent(d time.Duration) bool { return a.waiting.Load() && a.since() >= d }
 
 // errPeerClosed is the error of a transfer whose peer closed the
 // connection entirely while stdin was still open: whatever stdin gives
@@ -131,6 +160,7 @@ func (e errIdle) Error() string {
 func netcat(c net.Conn, t transfer) (err error) {
 	stop := make(chan struct{})
 	peer, anyway := newActivity(), newActivity()
+	in := newActivity() // stdin, for -t's idle stdin
 	outc := make(chan error, 1)
 	inc := make(chan inResult, 1)
 	var wg sync.WaitGroup
@@ -142,7 +172,7 @@ func netcat(c net.Conn, t transfer) (err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		outc <- copyOut(out, c, t.message, both(peer.onData(), anyway.onData()))
+		outc <- copyOut(out, c, t.message, anyway.onData(), peer)
 	}()
 	if t.recvOnly {
 		// Nothing to send: the peer learns so at once where it can.
@@ -153,7 +183,7 @@ func netcat(c net.Conn, t transfer) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			inc <- sendStdin(c, stop, t.message, anyway.onData(), stdinEOF)
+			inc <- sendStdin(c, stop, t.message, anyway.onData(), in, stdinEOF)
 		}()
 	}
 	var early bool // stopped before stdin had ended: check what it left
@@ -205,13 +235,14 @@ func netcat(c net.Conn, t transfer) (err error) {
 			case t.idle > 0 && anyway.quiet(t.idle):
 				early = true
 				return errIdle{t.idle}
-			case lingering && peer.quiet(t.linger):
+			case lingering && peer.silent(t.linger):
 				return nil
-			case outEnded && !inEnded && t.lingerSet && t.linger > 0 && anyway.quiet(t.linger):
-				// -t's idle stdin counts as ended; -t 0 (--close-on-eof)
-				// asks to close at stdin's end, not to drop what stdin is
-				// still sending (under -race, 1 MiB took longer than one
-				// tick and was cut short).
+			case outEnded && !inEnded && t.lingerSet && t.linger > 0 && in.silent(t.linger):
+				// -t's idle stdin counts as ended: stdin, not a write
+				// to a peer that reads slowly, gave nothing for -t. -t 0
+				// (--close-on-eof) asks to close at stdin's end, not to
+				// drop what stdin is still sending (under -race, 1 MiB
+				// took longer than one tick and was cut short).
 				early = true
 				return nil
 			case outEnded && !inEnded && !t.lingerSet && peerGone(c):
@@ -232,8 +263,9 @@ type inResult struct {
 // the pump. Empty lines are not sent as messages: on a named pipe a
 // zero-length message ends the stream (the convention of go-winio, Docker
 // and containerd), and conduit keeps one meaning for its input everywhere.
-func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int), eof *atomic.Bool) inResult {
-	in := stdinPump.reader(stop)
+func sendStdin(c net.Conn, stop <-chan struct{}, message bool, onData func(int), act *activity, eof *atomic.Bool) inResult {
+	pumped := stdinPump.reader(stop)
+	in := readerFunc(func(b []byte) (int, error) { return act.read(func() (int, error) { return pumped.Read(b) }) })
 	fail := func(err error) inResult {
 		select {
 		case <-stop: // our own Close
@@ -335,12 +367,12 @@ func sendError(err error) error {
 // copyOut copies what c sends to out: bytes, or one message a line. It
 // returns nil when the peer's side ends as it should (io.EOF, a zero-length
 // message on a named pipe), an error for a reset or a failed write to out.
-func copyOut(out io.Writer, c net.Conn, message bool, onData func(int)) error {
+func copyOut(out io.Writer, c net.Conn, message bool, onData func(int), act *activity) error {
 	m, ok := c.(messenger)
 	if !message || !ok {
 		buf := make([]byte, 64<<10)
 		for {
-			n, err := c.Read(buf)
+			n, err := act.read(func() (int, error) { return c.Read(buf) })
 			if n > 0 {
 				onData(n)
 				if _, werr := out.Write(buf[:n]); werr != nil {
@@ -354,7 +386,12 @@ func copyOut(out io.Writer, c net.Conn, message bool, onData func(int)) error {
 	}
 	w := bufio.NewWriter(out)
 	for {
-		msg, err := m.ReadMessage()
+		var msg []byte
+		_, err := act.read(func() (int, error) {
+			var err error
+			msg, err = m.ReadMessage()
+			return len(msg) + 1, err // a zero-length message is data too
+		})
 		if err == nil && len(msg) == 0 && zeroIsEnd(c) {
 			err = io.EOF
 		}
@@ -438,7 +475,7 @@ func execConn(c net.Conn, command string, message bool) error {
 	var toChild error
 	go func() { // the connection to the child
 		defer wg.Done()
-		toChild = copyOut(inParent, c, message, func(int) {})
+		toChild = copyOut(inParent, c, message, func(int) {}, nil)
 		inParent.Close()
 	}()
 	err = copyConn(c, outParent, message) // the child to the connection
