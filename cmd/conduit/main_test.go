@@ -48,7 +48,20 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// The conduits the tests start put their sockets and lock files in a
+	// runtime directory of this run's own, removed at the end: servers the
+	// tests kill cannot remove theirs, and in the user's real directory
+	// they piled up (issue 17, item 7). Tests that set XDG_RUNTIME_DIR
+	// themselves still do.
+	dir, err := os.MkdirTemp("", "conduit-test-runtime-")
+	if err == nil {
+		os.Setenv("XDG_RUNTIME_DIR", dir)
+	}
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }
 
 // conduit returns a command that runs conduit with args.
