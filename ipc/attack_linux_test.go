@@ -495,4 +495,27 @@ func TestDialGroupSquatAncestor(t *testing.T) {
 			t.Fatalf("Dial of a member's server in its own directory, through root's link: %v", err)
 		}
 	})
+	t.Run("link as the socket's name", func(t *testing.T) {
+		// root's directory holds a link, as the socket's own name, into a
+		// sticky directory where a member listens (the second review's
+		// R1: the walk checked the directories only, and the connect
+		// followed the link).
+		d := filepath.Join(base, "lf")
+		mkdir(t, d, 0, 0o755)
+		pub := filepath.Join(base, "lfpub")
+		mkdir(t, pub, 0, 0o1777|os.ModeSticky)
+		target := filepath.Join(pub, "s.sock")
+		stop := startAttacker(t, base, "squat "+target)
+		defer stop()
+		if err := dial(t, target); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("Dial of a member's socket in a sticky directory = %v, want fs.ErrPermission", err)
+		}
+		path := filepath.Join(d, "s.sock")
+		if err := os.Symlink(target, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := dial(t, path); !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("Dial through root's link, as the socket's name, into the sticky directory = %v, want fs.ErrPermission", err)
+		}
+	})
 }

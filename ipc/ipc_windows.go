@@ -172,6 +172,12 @@ func (l *Listener) AcceptIPC() (*Conn, error) {
 			return nil, err
 		}
 		c := newConn(pc, l.addr, l.cfg.MessageMode, l.cfg.maxMessage(), l.budget)
+		if at := pc.Connected(); !at.IsZero() {
+			// When the client connected, not when Accept took it: the
+			// bound for its process's age here and in SendFile, which
+			// the client cannot stretch by keeping the server busy.
+			c.created = at
+		}
 		c.peer, c.push, err = clientCredentials(pc, c.created, l.cfg.pidFallbackOK())
 		c.pushKnown = true
 		if err == nil {
@@ -1057,7 +1063,9 @@ func olderThan(proc windows.Handle, t time.Time) error {
 	if err := windows.GetProcessTimes(proc, &created, &exited, &kernel, &user); err != nil {
 		return fmt.Errorf("reading the peer's process times: %w", err)
 	}
-	if time.Unix(0, created.Nanoseconds()).After(t) {
+	// Not older is refused, equal times included: a process made in the
+	// same tick as the connection is not the one that made it.
+	if !time.Unix(0, created.Nanoseconds()).Before(t) {
 		return fmt.Errorf("the peer's process ID now belongs to a newer process: %w", windows.ERROR_BROKEN_PIPE)
 	}
 	return nil

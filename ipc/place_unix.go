@@ -59,7 +59,7 @@ func walkPlace(path string) (*place, error) {
 		}
 		abs = wd + "/" + path
 	}
-	dirPart, name := abs[:strings.LastIndexByte(abs, '/')+1], abs[strings.LastIndexByte(abs, '/')+1:]
+	name := abs[strings.LastIndexByte(abs, '/')+1:]
 	if name == "" || name == "." || name == ".." {
 		return nil, &os.PathError{Op: "dial", Path: path, Err: fs.ErrInvalid}
 	}
@@ -86,7 +86,11 @@ func walkPlace(path string) (*place, error) {
 	record := func(l level, entry int64, isDir bool) {
 		p.steps = append(p.steps, step{path: l.path, uid: l.st.Uid, gid: l.st.Gid, mode: uint32(l.st.Mode), dev: uint64(l.st.Dev), ino: uint64(l.st.Ino), entry: entry, entryIsDir: isDir})
 	}
-	todo := strings.Split(dirPart, "/")
+	// The socket's own name is walked too: a link there (root's directory
+	// holding a link into a directory anyone may write to) would send the
+	// connect, which follows it, to a place nobody looked at. The walk
+	// ends at a last name that is not a link.
+	todo := strings.Split(abs, "/")
 	links := 0
 	for len(todo) > 0 {
 		c := todo[0]
@@ -104,9 +108,18 @@ func walkPlace(path string) (*place, error) {
 		cur := stack[len(stack)-1]
 		cpath := filepath.Join(cur.path, c)
 		var st unix.Stat_t
-		if err := unix.Fstatat(cur.fd, c, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		err := unix.Fstatat(cur.fd, c, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.ENOENT && lastName(todo) {
+			p.name = c // no socket there (yet): the connect will say so
+			break
+		}
+		if err != nil {
 			closeAll()
 			return nil, &os.PathError{Op: "stat", Path: cpath, Err: err}
+		}
+		if lastName(todo) && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			p.name = c // the socket, in the directory cur
+			break
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFLNK:
@@ -155,6 +168,17 @@ func walkPlace(path string) (*place, error) {
 	}
 	p.fd, p.dir = last.fd, last.path
 	return p, nil
+}
+
+// lastName reports whether the path components left, todo, name nothing
+// more: the component before them was the path's last name.
+func lastName(todo []string) bool {
+	for _, c := range todo {
+		if c != "" && c != "." {
+			return false
+		}
+	}
+	return true
 }
 
 // readlinkAt reads the link name in the directory dirfd.

@@ -257,18 +257,32 @@ func (c *Conn) CloseWrite() error {
 // with nothing of ours left to read ends the wait with nil; one that
 // closes while data this end wrote was still waiting to be read fails it
 // with an error that says how much, wrapping ERROR_BROKEN_PIPE: Windows
-// discards that data. An end that cannot
+// discards that data. A peer that closed before Flush began took the data
+// with it unseen: Flush cannot tell that from a peer that had read it all,
+// and returns nil. An end that cannot
 // write (an Inbound pipe's server, an Outbound pipe's client) has written
 // nothing to wait for, and Flush returns nil (FlushFileBuffers itself
 // fails there with ERROR_ACCESS_DENIED: flushing a pipe needs
 // FILE_WRITE_DATA); so does a client opened for reading only.
 func (c *Conn) Flush() error {
-	// What this end has written that the peer has not read yet: the
-	// outbound buffer's quota less what of it is free. (With a read
-	// pending at the peer, more is free than the quota: nothing waits.)
+	// What this end has written that the peer has not read yet: the quota
+	// of the buffer this end writes into less what of it is free. Both
+	// ends report the quotas as the server sees them, so a client writes
+	// into the inbound one (Wine's dlls/ntdll/tests/pipe.c expects so of
+	// Windows). A read pending at the peer takes its size out of the free
+	// quota with no data waiting, so the count is then too high; it
+	// matters only if the peer, with that read pending, closes just as
+	// Flush begins: FlushFileBuffers returns at once when nothing waits,
+	// so only then does it report a broken pipe with nothing lost.
 	queued := 0
-	if info, err := c.localInfo(); err == nil && info.OutboundQuota > info.WriteQuotaAvailable {
-		queued = int(info.OutboundQuota - info.WriteQuotaAvailable)
+	if info, err := c.localInfo(); err == nil {
+		quota := info.OutboundQuota
+		if info.NamedPipeEnd == windows.FILE_PIPE_CLIENT_END {
+			quota = info.InboundQuota
+		}
+		if quota > info.WriteQuotaAvailable {
+			queued = int(quota - info.WriteQuotaAvailable)
+		}
 	}
 	err := c.f.Blocking(windows.FlushFileBuffers)
 	switch {

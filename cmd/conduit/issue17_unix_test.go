@@ -4,6 +4,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,5 +71,56 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// rm takes a stale name's lock, then checks that the lock file it holds is
+// still the one at the path: a server that closed meanwhile removed the
+// file rm had opened, and a new server made its own and listens; rm must
+// not remove the new server's socket and lock (second review, R6: it did).
+func TestRmLockReplaced(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil { // a private runtime directory
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	if std.err == nil {
+		std = stdio{os.Stdin, io.Discard, io.Discard}
+	}
+	name := "rmrace"
+	tg, err := resolveName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tg.path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stale name: a socket nobody listens on, and its lock file.
+	l, err := net.Listen("unix", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if err := os.WriteFile(p+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Between rm's open and its flock: the lock file is replaced by a new
+	// one (a new server's), which rm's open file no longer is.
+	testHookRmOpened = func(string) {
+		os.Remove(p + ".lock")
+		os.WriteFile(p+".lock", []byte("new"), 0o600)
+	}
+	defer func() { testHookRmOpened = nil }()
+	err = rmOne(name)
+	if err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("rm with its lock file replaced meanwhile = %v, want a refusal", err)
+	}
+	if _, err := os.Lstat(p); err != nil {
+		t.Errorf("rm removed the socket although the lock it held was not the name's: %v", err)
+	}
+	if b, err := os.ReadFile(p + ".lock"); err != nil || string(b) != "new" {
+		t.Errorf("rm removed or changed the new lock file: %q, %v", b, err)
 	}
 }

@@ -210,6 +210,10 @@ func rmCmd(names []string) error {
 	return failed
 }
 
+// testHookRmOpened, when set, runs between rm's opening of a lock file and
+// its taking the lock.
+var testHookRmOpened func(path string)
+
 func rmOne(name string) error {
 	t, err := resolveName(name)
 	if err != nil {
@@ -227,8 +231,20 @@ func rmOne(name string) error {
 	lock, lerr := os.OpenFile(p+".lock", os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if lerr == nil {
 		defer lock.Close()
+		if testHookRmOpened != nil {
+			testHookRmOpened(p)
+		}
 		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			return fmt.Errorf("rm %s: a server listens on it (it holds %s.lock): stop the server instead", p, p)
+		}
+		// The lock held must be the one at the path: a server that
+		// closed meanwhile removed the file this opened, and a new one
+		// may have made its own and listen behind it (ipc's Listener
+		// does the same check).
+		held, err1 := lock.Stat()
+		now, err2 := os.Lstat(p + ".lock")
+		if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+			return fmt.Errorf("rm %s: its lock file changed while rm took it (a server came or went): run rm again", p)
 		}
 	}
 	if !sockExists && lerr != nil {
