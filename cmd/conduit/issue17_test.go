@@ -129,6 +129,7 @@ func checkOneLine(t *testing.T, what, stderr string) {
 // Item 1: on a byte-mode pipe (Windows), neither side can tell the other
 // its input ended; both used to wait for the other to close, for ever.
 func TestItem1ByteModeEnds(t *testing.T) {
+	t.Parallel() // its names are its own
 	data := random(1 << 20)
 	t.Run("listen < file, dial < /dev/null", func(t *testing.T) {
 		n := name()
@@ -205,6 +206,7 @@ func TestItem2KilledPeer(t *testing.T) {
 // Item 3: a second client of a one-shot listener was accepted, and what it
 // sent was dropped, with exit 0.
 func TestItem3OneShotIsOne(t *testing.T) {
+	t.Parallel() // its names are its own
 	n := name()
 	srv := start(t, conduit("listen", n))
 	cli := start(t, conduit("dial", n, "--wait", "--timeout", "20s"))
@@ -235,6 +237,7 @@ func TestItem3OneShotIsOne(t *testing.T) {
 // Item 4: a producer slower than 500 ms lost what it wrote after the
 // server's side ended, with exit 0.
 func TestItem4SlowProducer(t *testing.T) {
+	t.Parallel() // its names are its own
 	slow := func(t *testing.T, listenArgs ...string) (srvOut string, srvCode, cliCode int, cliErr string) {
 		n := name()
 		srv := start(t, conduit(append([]string{"listen", n}, listenArgs...)...))
@@ -400,6 +403,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // Item 8: bridge tcp:...:0 listened on a port it never said.
 func TestItem8PortZero(t *testing.T) {
+	t.Parallel() // its names are its own
 	n := name()
 	start(t, conduit("listen", n, "--keep-open", "--message", "--exec", upperCommand()))
 	ready(t, n, "--message")
@@ -436,6 +440,7 @@ func TestItem8PortZero(t *testing.T) {
 // Item 9: a mode mismatch said "protocol wrong type for socket"; info did
 // not say the type; bridge had no --message.
 func TestItem9Modes(t *testing.T) {
+	t.Parallel() // its names are its own
 	byteName, msgName := name(), name()
 	start(t, conduit("listen", byteName, "--keep-open"))
 	start(t, conduit("listen", msgName, "--keep-open", "--message", "--exec", upperCommand()))
@@ -507,6 +512,7 @@ func TestItem10Names(t *testing.T) {
 
 // Item 11: exit statuses and messages.
 func TestItem11Messages(t *testing.T) {
+	t.Parallel() // its names are its own
 	for _, c := range []struct {
 		args []string
 		code int

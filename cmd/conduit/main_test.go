@@ -135,6 +135,7 @@ func random(n int) []byte {
 // One process listens, another dials, and 1 MiB of binary data arrives, in
 // each direction.
 func TestListenDial(t *testing.T) {
+	t.Parallel() // its names are its own
 	data := random(1 << 20)
 	t.Run("dial to listen", func(t *testing.T) {
 		n := name()
@@ -203,6 +204,7 @@ func TestRelay(t *testing.T) {
 // with exit status 1, since stdin had not ended (issue 17: only both sides
 // ending is a clean end), and with -t, cleanly once stdin was idle that long.
 func TestPeerEndsFirst(t *testing.T) {
+	t.Parallel() // its names are its own
 	for _, args := range [][]string{{"dial"}, {"relay"}, {"dial", "-t", "100ms"}} {
 		cmd := args[0]
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -396,6 +398,7 @@ func TestBench(t *testing.T) {
 
 // Bad usage is exit status 2, a failure 1, each with one line on stderr.
 func TestErrors(t *testing.T) {
+	t.Parallel() // its names are its own
 	for _, c := range []struct {
 		args []string
 		code int

@@ -49,6 +49,7 @@ func slowRead(r io.Reader) ([]byte, error) {
 // blocked writing to its slow stdout is not the server's silence. It cut
 // the transfer there, exit 0 with the output short.
 func TestSlowConsumerLinger(t *testing.T) {
+	t.Parallel() // its names are its own
 	data := random(512 << 10)
 	n := name()
 	srv := start(t, conduit("listen", n))
@@ -74,6 +75,7 @@ func TestSlowConsumerLinger(t *testing.T) {
 // Windows: a byte-mode pipe has no half-close, so this runs in message
 // mode there (a zero-length message is the half-close).
 func TestSlowPeerIdleStdin(t *testing.T) {
+	t.Parallel() // its names are its own
 	var data []byte
 	mode := []string{}
 	if runtime.GOOS == "windows" {
@@ -107,6 +109,7 @@ func TestSlowPeerIdleStdin(t *testing.T) {
 // to A's client, whose stdout is slow. The time the bridge spends blocked
 // writing to A is not B's silence.
 func TestSlowConsumerBridge(t *testing.T) {
+	t.Parallel() // its names are its own
 	data := random(512 << 10)
 	b, a := name(), name()
 	srv := start(t, conduit("listen", b))
