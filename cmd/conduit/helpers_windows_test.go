@@ -95,3 +95,5 @@ func exampleDir(t *testing.T) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
+
+func sigEarlyChild(string) {} // Unix signals only

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,4 +124,40 @@ func TestRmLockReplaced(t *testing.T) {
 	if b, err := os.ReadFile(p + ".lock"); err != nil || string(b) != "new" {
 		t.Errorf("rm removed or changed the new lock file: %q, %v", b, err)
 	}
+}
+
+// A SIGTERM that came after listen made the socket but before the signal
+// watcher had the listener exited at once and left the socket behind
+// (TestItem7Cleanup under load: "... is still there"). The child takes the
+// signal in that window, every time, and must still remove its socket.
+func TestSignalWhileListening(t *testing.T) {
+	t.Parallel() // its name is its own
+	n := name()
+	path := socketPath(t, n)
+	stdout, stderr, code := runBounded(t, conduit("__sigearly", n), nil)
+	if code != 1 || !strings.Contains(stderr, "interrupted") {
+		t.Errorf("exit %d, %q %q; want 1, interrupted", code, stdout, stderr)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("%s is still there (%v)", path, err)
+	}
+}
+
+func sigEarlyChild(name string) {
+	std = stdio{os.Stdin, os.Stdout, os.Stderr}
+	t, err := resolveName(name)
+	if err != nil {
+		panic(err)
+	}
+	sig := watchSignals(false)
+	l, err := listenPipe(t, pipeOptions{oneShot: true})
+	if err != nil {
+		panic(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	for !sig.fired() {
+		runtime.Gosched() // the watcher exits here without the fix
+	}
+	sig.attach(l)
+	os.Exit(0) // not reached: attach exits
 }

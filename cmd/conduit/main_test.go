@@ -46,6 +46,11 @@ func TestMain(m *testing.M) {
 			os.Stdout.WriteString("bye\n")
 			os.Exit(0)
 		}
+		if len(os.Args) > 2 && os.Args[1] == "__sigearly" && runtime.GOOS != "windows" {
+			// A one-shot server that is signalled between making its
+			// listener and handing it to the signal watcher.
+			sigEarlyChild(os.Args[2])
+		}
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	// The conduits the tests start put their sockets and lock files in a

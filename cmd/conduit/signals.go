@@ -38,9 +38,13 @@ func watchSignals(keep bool) *serverSignals {
 		s.sig = sig
 		l := s.l
 		s.mu.Unlock()
-		if l != nil {
-			l.Close()
+		if l == nil {
+			// The listener is being made and its socket may exist
+			// already: attach closes it (removing the socket) and
+			// exits; if making it fails, its error ends conduit.
+			return
 		}
+		l.Close()
 		s.exit()
 	}()
 	return s
