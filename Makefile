@@ -100,9 +100,14 @@ stress:
 # the grace (20s). The target succeeds when that happens.
 hang-demo:
 	@out=$$(CONDUIT_HANG_DEMO=1 CONDUIT_WINE_GRACE=20 $(WINRUN) $(GO) test -count=1 -timeout 10s -run TestHangInWine ./testbed/hangdemo 2>&1); \
-	echo "$$out"; \
-	echo "$$out" | grep -q 'testbed: HANG: the Windows test binary of package testbed/hangdemo' || { echo "hang-demo: the bound did not fire"; exit 1; }; \
+	printf "%s\n" "$$out"; \
+	printf "%s\n" "$$out" | grep -q 'testbed: HANG: the Windows test binary of package testbed/hangdemo' || { echo "hang-demo: the bound did not fire"; exit 1; }; \
 	echo "hang-demo: the hung binary was ended and named, as it should be"
+	@out=$$(CONDUIT_LEFT_DEMO=1 $(WINRUN) $(GO) test -count=1 -timeout 60s -run TestLeaveChild ./testbed/hangdemo 2>&1); \
+	printf "%s\n" "$$out"; \
+	printf "%s\n" "$$out" | grep -q 'testbed: LEFT RUNNING: the Windows test binary of package testbed/hangdemo' || { echo "hang-demo: the child left running was not named"; exit 1; }; \
+	printf "%s\n" "$$out" | grep -q '^FAIL' || { echo "hang-demo: a child left running did not fail the run"; exit 1; }; \
+	echo "hang-demo: the child left running was named and killed, and failed the run, as it should"
 
 # The demonstration: conduit built for Windows, run under Wine through the
 # same test bed (testbed/demo.sh): a server and a client over a named pipe,

@@ -62,9 +62,28 @@ descendants() {
 		}'
 }
 
+# marked: the live processes whose environment holds this run's mark,
+# other than zombies: the program and every Wine program it started, even
+# one that left the process group (Wine calls setsid for a child given a
+# console of its own) or whose parent died (Wine double-forks).
+mark="CONDUIT_WINEXEC=$$.$RANDOM"
+marked() {
+	local e p
+	for e in /proc/[0-9]*/environ; do
+		p=${e#/proc/}
+		p=${p%/environ}
+		[ "$p" = "$$" ] && continue
+		{ tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qxF "$mark" || continue
+		case $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) in
+		Z | X | "") continue ;;
+		esac
+		echo "$p"
+	done
+}
+
 # The program in a process group of its own, so that the Wine programs it
 # starts (test children, re-executed test binaries) go with it.
-setsid -w "$wine" "$@" &
+setsid -w env "$mark" "$wine" "$@" &
 pid=$!
 (
 	# Check every few seconds; the bound's precision does not matter.
@@ -104,5 +123,30 @@ kill "$watch" 2>/dev/null
 wait "$watch" 2>/dev/null
 if [ -f "$run/hung.$pid" ]; then
 	status=124
+fi
+
+# What the program left running. On Windows a child outlives its parent
+# and keeps running, unseen; here it would also keep go test's stderr open
+# (Wine gives every child its parent's stderr) and go test would wait 30 s
+# and fail with "Test I/O incomplete", naming nothing. A leftover gets 10 s
+# to end (a child killed just before the program exited may still be on
+# its way out), then it is named, killed, and the run fails.
+left=$(marked)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[ -z "$left" ] && break
+	sleep 1
+	left=$(marked)
+done
+if [ -n "$left" ]; then
+	pkg=$(pwd)
+	repo=$(git -C "$pkg" rev-parse --show-toplevel 2>/dev/null) && pkg=${pkg#"$repo"/}
+	{
+		echo "=== $(date -u +%FT%TZ) left running: $pkg ($(basename "$1")) exited with status $status and left these running 10 s later"
+		ps -o pid,ppid,pgid,stat,etime,args -p "$(echo $left | tr ' ' ,)"
+	} >>"$log" 2>&1
+	echo "testbed: LEFT RUNNING: the Windows test binary of package $pkg exited (status $status) and left Wine programs running 10 s later (killed now):" >&2
+	ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" | sed 's/^/testbed:   /' >&2
+	kill -KILL $left 2>/dev/null
+	[ "$status" = 0 ] && status=125
 fi
 exit $status
