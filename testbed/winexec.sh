@@ -143,6 +143,12 @@ if [ -n "$left" ]; then
 	{
 		echo "=== $(date -u +%FT%TZ) left running: $pkg ($(basename "$1")) exited with status $status and left these running 10 s later"
 		ps -o pid,ppid,pgid,stat,etime,args -p "$(echo $left | tr ' ' ,)"
+		if command -v gdb >/dev/null; then
+			for p in $left; do
+				echo "--- native stacks of $p's threads:"
+				timeout 60 gdb -p "$p" -batch -ex 'thread apply all bt 12' 2>&1 | grep -v '^\[New LWP' | head -n 200
+			done
+		fi
 	} >>"$log" 2>&1
 	echo "testbed: LEFT RUNNING: the Windows test binary of package $pkg exited (status $status) and left Wine programs running 10 s later (killed now):" >&2
 	ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" | sed 's/^/testbed:   /' >&2
