@@ -46,6 +46,13 @@ func TestMain(m *testing.M) {
 			os.Stdout.WriteString("bye\n")
 			os.Exit(0)
 		}
+		if len(os.Args) > 1 && os.Args[1] == "__pidsleep" {
+			// A child for --exec that says its process ID and then
+			// waits, reading nothing: only its end can stop it.
+			fmt.Printf("%d\n", os.Getpid())
+			time.Sleep(10 * time.Minute)
+			os.Exit(0)
+		}
 		if len(os.Args) > 2 && os.Args[1] == "__sigearly" && runtime.GOOS != "windows" {
 			// A one-shot server that is signalled between making its
 			// listener and handing it to the signal watcher.

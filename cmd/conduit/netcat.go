@@ -62,7 +62,9 @@ finds no server (Unix: refused at once; Windows: it waits while the pipe is
 busy, then finds none), never a connection accepted and dropped. With
 --keep-open it serves one client after another (with --exec, many at once).
 With --exec, each connection becomes the command's stdin and stdout (as socat
-EXEC: or nc -e), through anonymous pipes to the child.
+EXEC: or nc -e), through anonymous pipes to the child. On Windows the
+commands end with conduit, however it ends (a job object that kills them when
+it closes): a killed conduit leaves none running.
 ` + ending + `
 ` + namesHelp + `
 Who may connect: this user (and on Windows LocalSystem) only, by default.

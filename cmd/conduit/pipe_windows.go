@@ -134,6 +134,7 @@ func shellCommandWindows(command string) *exec.Cmd {
 	}
 	cmd := exec.Command(comspec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd.exe /d /s /c "` + command + `"`}
+	endChildrenWithConduit()
 	return cmd
 }
 
