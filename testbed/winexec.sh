@@ -62,22 +62,33 @@ descendants() {
 		}'
 }
 
-# marked: the live processes whose environment holds this run's mark,
-# other than zombies: the program and every Wine program it started, even
-# one that left the process group (Wine calls setsid for a child given a
-# console of its own) or whose parent died (Wine double-forks).
+# marked: the live processes whose environment holds this run's mark: the
+# program and every Wine program it started, even one that left the
+# process group (Wine calls setsid for a child given a console of its own)
+# or whose parent died (Wine double-forks). A zombie's environment reads
+# empty, so zombies are not among them. Left out: the Wine programs a
+# process starts for the whole prefix on demand (explorer.exe /desktop,
+# conhost.exe), which other packages' binaries may be using; the run's
+# teardown ends them.
 mark="CONDUIT_WINEXEC=$$.$RANDOM"
 marked() {
 	local e p
-	for e in /proc/[0-9]*/environ; do
+	for e in $(grep -lzxF -- "$mark" /proc/[0-9]*/environ 2>/dev/null); do
 		p=${e#/proc/}
 		p=${p%/environ}
-		[ "$p" = "$$" ] && continue
-		{ tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qxF "$mark" || continue
-		case $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) in
-		Z | X | "") continue ;;
+		case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in
+		*explorer.exe* | *conhost.exe*) continue ;;
 		esac
 		echo "$p"
+	done
+}
+
+# stillMarked PID...: those of the PIDs that are still marked (one that
+# ended may have had its PID reused by another run's process since).
+stillMarked() {
+	local p
+	for p; do
+		grep -qzxF -- "$mark" "/proc/$p/environ" 2>/dev/null && echo "$p"
 	done
 }
 
@@ -144,15 +155,15 @@ if [ -n "$left" ]; then
 		echo "=== $(date -u +%FT%TZ) left running: $pkg ($(basename "$1")) exited with status $status and left these running 10 s later"
 		ps -o pid,ppid,pgid,stat,etime,args -p "$(echo $left | tr ' ' ,)"
 		if command -v gdb >/dev/null; then
-			for p in $left; do
+			for p in $(echo $left | tr ' ' '\n' | head -n 3); do
 				echo "--- native stacks of $p's threads:"
-				timeout 60 gdb -p "$p" -batch -ex 'thread apply all bt 12' 2>&1 | grep -v '^\[New LWP' | head -n 200
+				timeout 20 gdb -p "$p" -batch -ex 'thread apply all bt 12' 2>&1 | grep -v '^\[New LWP' | head -n 200
 			done
 		fi
 	} >>"$log" 2>&1
 	echo "testbed: LEFT RUNNING: the Windows test binary of package $pkg exited (status $status) and left Wine programs running 10 s later (killed now):" >&2
 	ps -o pid=,args= -p "$(echo $left | tr ' ' ,)" | sed 's/^/testbed:   /' >&2
-	kill -KILL $left 2>/dev/null
+	kill -KILL $(stillMarked $left) 2>/dev/null
 	[ "$status" = 0 ] && status=125
 fi
 exit $status

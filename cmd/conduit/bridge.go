@@ -169,6 +169,9 @@ func bridgeCmd(a, b endpoint, keep bool, timeout time.Duration, t transfer) erro
 	defer sig.stop()
 	l, err := a.listen()
 	if err != nil {
+		if sig.fired() {
+			sig.exit() // interrupted while listening: say so
+		}
 		return err
 	}
 	defer l.Close()

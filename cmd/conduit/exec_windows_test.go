@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/windows"
 )
@@ -19,7 +20,15 @@ func TestExecChildEndsWithKilledServer(t *testing.T) {
 	srv := start(t, conduit("listen", n, "--exec", selfCommand("__pidsleep")))
 	waitFor(t, func() bool { return serverUp(t, n) })
 	cli := start(t, conduit("dial", n))
-	line, err := cli.stdout.ReadString('\n')
+	var line string
+	var err error
+	read := make(chan struct{})
+	go func() { line, err = cli.stdout.ReadString('\n'); close(read) }()
+	select {
+	case <-read:
+	case <-time.After(limit):
+		t.Fatalf("no process ID from the child in %v (server: %q)", limit, srv.stderr())
+	}
 	pid, perr := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || perr != nil {
 		t.Fatalf("the child's process ID: %q, %v (server: %q)", line, err, srv.stderr())

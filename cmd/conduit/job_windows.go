@@ -25,9 +25,17 @@ var childJob sync.Once
 // by a killed conduit has lost its connection anyway; a child that does
 // not read its stdin would otherwise run on unseen.
 //
-// A job in a job is allowed from Windows 8 on; where conduit cannot have a
-// job of its own (an older Windows, a job that forbids it), children are
-// started as before: the failure changes nothing else.
+// Everything the command starts goes with conduit too, unless it leaves
+// the job on purpose (CREATE_BREAKAWAY_FROM_JOB, allowed here). A job in a
+// job is allowed from Windows 8 on; where conduit cannot have a job of its
+// own (Windows 7 inside another job, an outer job with UI limits), children
+// are started as before: the failure changes nothing else. Once conduit is
+// in its job, a supervisor can no longer put it in a job that holds other
+// processes (Windows allows only an empty job or one above conduit's).
+//
+// Ctrl+C still reaches children on conduit's console, but conduit exits at
+// once and its job then ends them: a command's own cleanup on Ctrl+C may be
+// cut short.
 func endChildrenWithConduit() {
 	childJob.Do(func() {
 		job, err := windows.CreateJobObject(nil, nil)
@@ -35,7 +43,10 @@ func endChildrenWithConduit() {
 			return
 		}
 		var info windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION
-		info.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+		// BREAKAWAY_OK: a program that asks to leave the job
+		// (CREATE_BREAKAWAY_FROM_JOB) may; nothing leaves it otherwise.
+		info.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE |
+			windows.JOB_OBJECT_LIMIT_BREAKAWAY_OK
 		if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation,
 			uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
 			windows.CloseHandle(job)

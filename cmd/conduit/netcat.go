@@ -62,9 +62,10 @@ finds no server (Unix: refused at once; Windows: it waits while the pipe is
 busy, then finds none), never a connection accepted and dropped. With
 --keep-open it serves one client after another (with --exec, many at once).
 With --exec, each connection becomes the command's stdin and stdout (as socat
-EXEC: or nc -e), through anonymous pipes to the child. On Windows the
-commands end with conduit, however it ends (a job object that kills them when
-it closes): a killed conduit leaves none running.
+EXEC: or nc -e), through anonymous pipes to the child. On Windows 8 and later
+the commands, and what they start, end with conduit however it ends (a job
+object that kills them when it closes; a program may leave it with
+CREATE_BREAKAWAY_FROM_JOB): a killed conduit leaves none running.
 ` + ending + `
 ` + namesHelp + `
 Who may connect: this user (and on Windows LocalSystem) only, by default.
@@ -103,7 +104,9 @@ Examples:
 Waits for a busy pipe; with --wait, for a missing one to appear; --timeout
 bounds both. On Unix the server must run as this user, as ipc checks it:
 --server-user names another (a root service's socket: --server-user root), and
---any-server takes any, with a warning.
+--any-server takes any, with a warning. With --exec, the command's stdin and
+stdout are the connection; on Windows 8 and later it ends with conduit, as
+listen's --exec commands do.
 ` + ending + `
 ` + namesHelp + `
 Examples:
@@ -195,6 +198,9 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 	defer sig.stop()
 	l, err := listenPipe(t, o)
 	if err != nil {
+		if sig.fired() {
+			sig.exit() // interrupted while listening: say so
+		}
 		return err
 	}
 	defer l.Close()
