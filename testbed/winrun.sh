@@ -55,6 +55,11 @@ for d in "$cache"/runs/*/; do
 	if [ "$owner" != 0 ] && kill -0 "$owner" 2>/dev/null; then
 		continue
 	fi
+	# No owner yet: a run being made this moment (mktemp, then the
+	# owner file), unless it is a minute old.
+	if [ ! -s "$d/owner" ] && [ -n "$(find "$d" -maxdepth 0 -newermt '-60 seconds' 2>/dev/null)" ]; then
+		continue
+	fi
 	bash "$here/winkill.sh" "$d" >/dev/null 2>&1
 	rm -rf "$d"
 done
