@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ func settle(t *testing.T, what string, base usage, threads int) usage {
 			return now
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d threads", what, now, base, threads)
+			t.Fatalf("%s: %v, against %v at the start and a tolerance of %d threads; the handles now, events aside: %s",
+				what, now, base, threads, nonEvents(t))
 		}
 		time.Sleep(time.Millisecond) // a poll: the condition decides
 	}
@@ -297,4 +299,21 @@ func TestWriteNeverWaits(t *testing.T) {
 	if queued == 0 {
 		t.Fatal("not even the first message was queued")
 	}
+}
+
+// nonEvents lists the process's handles other than events, in value order:
+// what a failed settle names, to tell a leak from a thread's own.
+func nonEvents(t *testing.T) string {
+	set, err := handles.List()
+	if err != nil {
+		return err.Error()
+	}
+	var hs []handles.Handle
+	for _, h := range set {
+		if h.Type != "Event" {
+			hs = append(hs, h)
+		}
+	}
+	slices.SortFunc(hs, func(a, b handles.Handle) int { return int(int64(a.Value) - int64(b.Value)) })
+	return handles.Describe(hs)
 }
