@@ -144,10 +144,30 @@ func TestItem1ByteModeEnds(t *testing.T) {
 			t.Fatalf("listen: exit %d: %s", code, srv.stderr())
 		}
 	})
+	// A dial whose stdin has ended lingers until the server is silent for
+	// -t (1 s by default): the answer must come within it. A server that
+	// answers from its own stdin answers at once; an --exec child is
+	// started for the connection first, which under -race and load took
+	// longer than 1 s (the dial then left with nothing, exit 0: 1 of 6
+	// loaded stress runs), so that case gets -t 10s.
 	t.Run("echo hi | dial, to a server that answers and waits", func(t *testing.T) {
 		n := name()
+		srv := start(t, conduit("listen", n))
+		srv.stdin.Write([]byte("ho\n")) // and stdin stays open: the server waits
+		// -t 1s is a byte-mode pipe's default; on Unix the half-close
+		// would otherwise wait for the server's end.
+		stdout, stderr, code := runBounded(t, conduit("dial", n, "--wait", "--timeout", "20s", "-t", "1s"), []byte("hi\n"))
+		if code != 0 || stdout != "ho\n" {
+			t.Fatalf("dial: exit %d, %q: %s", code, stdout, stderr)
+		}
+		if got, err := srv.stdout.ReadString('\n'); got != "hi\n" {
+			t.Fatalf("the server got %q, %v", got, err)
+		}
+	})
+	t.Run("echo hi | dial -t 10s, to an --exec echo that waits", func(t *testing.T) {
+		n := name()
 		start(t, conduit("listen", n, "--keep-open", "--exec", selfCommand("__echo")))
-		stdout, stderr, code := runBounded(t, conduit("dial", n, "--wait", "--timeout", "20s"), []byte("hi\n"))
+		stdout, stderr, code := runBounded(t, conduit("dial", n, "--wait", "--timeout", "20s", "-t", "10s"), []byte("hi\n"))
 		if code != 0 || stdout != "hi\n" {
 			t.Fatalf("dial: exit %d, %q: %s", code, stdout, stderr)
 		}
