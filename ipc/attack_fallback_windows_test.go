@@ -81,33 +81,7 @@ func TestPIDFallbackRefused(t *testing.T) {
 // the value was wrapped as a received file.
 func TestPIDFallbackNoPush(t *testing.T) {
 	forceNoImpersonation(t)
-	own, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Close()
-	h := windows.Handle(own.Fd())
-	server, client := pair(t, &Config{MessageMode: true})
-	var v [8]byte
-	binary.LittleEndian.PutUint64(v[:], uint64(h))
-	client.wmu.Lock()
-	err = client.writeLocked(msgFile, v[:])
-	client.wmu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	server.SetReadDeadline(time.Now().Add(watchdog))
-	if m, err := server.ReadMessage(); !errors.Is(err, fs.ErrPermission) {
-		if f, ferr := server.ReceiveFile(); ferr == nil {
-			f.Close()
-			t.Fatalf("a file item from a client identified by its PID was taken: ReadMessage = %v, and ReceiveFile wrapped this process's handle %#x", err, h)
-		}
-		t.Fatalf("ReadMessage of a file item from a client identified by its PID = %q, %v; want fs.ErrPermission", m, err)
-	}
-	server.Close()
-	if _, err := windows.GetFileType(h); err != nil {
-		t.Fatalf("this process's handle %#x was closed: %v", h, err)
-	}
+	pushRefused(t, "a client identified by its PID")
 }
 
 // A real client that forbids identification (CreateFile with
@@ -176,6 +150,15 @@ func TestPushDeniedByDACL(t *testing.T) {
 		}
 		t.Fatalf("this process's DACL as set reads back as %v, %v", now, err)
 	}
+	pushRefused(t, "a peer this process's DACL forbids PROCESS_DUP_HANDLE")
+}
+
+// pushRefused has a client of a message-mode pair send a file item whose
+// value is one of this process's own handles: ReadMessage must fail with
+// fs.ErrPermission and the handle stay open. who names the client in a
+// failure.
+func pushRefused(t *testing.T, who string) {
+	t.Helper()
 	own, err := os.Open(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
@@ -195,9 +178,9 @@ func TestPushDeniedByDACL(t *testing.T) {
 	if m, err := server.ReadMessage(); !errors.Is(err, fs.ErrPermission) {
 		if f, ferr := server.ReceiveFile(); ferr == nil {
 			f.Close()
-			t.Fatalf("a file item from a peer this process's DACL forbids PROCESS_DUP_HANDLE was taken: ReadMessage = %v, and ReceiveFile wrapped this process's handle %#x", err, h)
+			t.Fatalf("a file item from %s was taken: ReadMessage = %v, and ReceiveFile wrapped this process's handle %#x", who, err, h)
 		}
-		t.Fatalf("ReadMessage of a file item from a peer the DACL forbids = %q, %v; want fs.ErrPermission", m, err)
+		t.Fatalf("ReadMessage of a file item from %s = %q, %v; want fs.ErrPermission", who, m, err)
 	}
 	server.Close()
 	if _, err := windows.GetFileType(h); err != nil {

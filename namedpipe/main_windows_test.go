@@ -139,23 +139,7 @@ func acceptAll(l *Listener) <-chan *Conn {
 func pair(t testing.TB, c *ListenConfig) (server, client *Conn) {
 	t.Helper()
 	l, name := listen(t, c)
-	type res struct {
-		c   *Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		c, err := l.AcceptPipe()
-		ch <- res{c, err}
-	}()
-	client, err := Dial(context.Background(), name)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("Accept: %v", r.err)
-	}
-	t.Cleanup(func() { r.c.Close(); client.Close() })
-	return r.c, client
+	server, client = connect(t, l, name)
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
 }

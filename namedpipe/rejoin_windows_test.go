@@ -17,7 +17,7 @@ import (
 )
 
 // connect dials l's pipe name and returns the accepted and the client end.
-func connect(t *testing.T, l *Listener, name string) (server, client *Conn) {
+func connect(t testing.TB, l *Listener, name string) (server, client *Conn) {
 	t.Helper()
 	type res struct {
 		c   *Conn
@@ -40,6 +40,19 @@ func connect(t *testing.T, l *Listener, name string) (server, client *Conn) {
 		t.Fatalf("Accept: %v", r.err)
 	}
 	return r.c, client
+}
+
+// keptByConnection listens on name, connects, and closes the listener:
+// the name is then kept by that connection alone, until the test ends.
+func keptByConnection(t *testing.T, name string) {
+	t.Helper()
+	l0, err := Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0, c0 := connect(t, l0, name)
+	t.Cleanup(func() { closeBoth(s0, c0) })
+	l0.Close()
 }
 
 // roundTrip sends a message each way between a connection's two ends.
@@ -140,13 +153,7 @@ func orphanList(name string) []*Listener {
 // is still joined by a Listen that matches.
 func TestListenJoinRefusesOtherConfig(t *testing.T) {
 	name := testPipe(t)
-	l0, err := Listen(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0, c0 := connect(t, l0, name)
-	defer closeBoth(s0, c0)
-	l0.Close()
+	keptByConnection(t, name)
 	for _, cfg := range []ListenConfig{
 		{MessageMode: true},
 		{Direction: Inbound},
@@ -180,13 +187,7 @@ func TestListenJoinRefusesOtherConfig(t *testing.T) {
 // joins on the registry alone.
 func TestListenJoinRefusesForeignInstance(t *testing.T) {
 	name := testPipe(t)
-	l0, err := Listen(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0, c0 := connect(t, l0, name)
-	defer closeBoth(s0, c0)
-	l0.Close()
+	keptByConnection(t, name)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=join "+name)
