@@ -68,37 +68,17 @@ func (l *Listener) unregister() {
 }
 
 // closeInstance closes an instance that l holds (a listening or queued
-// one, or an accepted connection's) and counts it off; if refill, it makes
-// room for a new one. Called without l.mu.
+// one, or an accepted connection's) and counts it off; if refill and l is
+// open, it makes room for a new one. Called without l.mu.
+//
+// f's operations are cancelled and waited for first, without the locks;
+// closing the handle, which ends the instance, and counting it off happen
+// with orphans.mu held whether l is closed or not: Close may register l at
+// any moment with a count that includes f, and a Listen holding orphans.mu
+// must see the pipe's instances and the count agree.
 func (l *Listener) closeInstance(f *iocp.File, refill bool) error {
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if !closed {
-		// Closing first, so that a new instance is not refused for the
-		// old one's sake.
-		err := f.Close()
-		l.mu.Lock()
-		l.live--
-		if refill {
-			l.fill()
-		}
-		l.mu.Unlock()
-		if l.isClosed() {
-			// Close came in between: its count may have included f.
-			orphans.mu.Lock()
-			l.mu.Lock()
-			l.unregister()
-			l.mu.Unlock()
-			orphans.mu.Unlock()
-		}
-		return err
-	}
-	// Cancel and wait for f's operations first, without the locks; only
-	// closing the handle, which ends the instance, is counted under them.
 	h, err := f.Detach()
 	orphans.mu.Lock()
-	defer orphans.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil {
@@ -106,13 +86,11 @@ func (l *Listener) closeInstance(f *iocp.File, refill bool) error {
 	}
 	l.live--
 	l.unregister()
+	orphans.mu.Unlock()
+	if refill {
+		l.fill() // nothing once l is closed
+	}
 	return err
-}
-
-func (l *Listener) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closed
 }
 
 // joinable decides whether Listen may join the existing pipe whose
