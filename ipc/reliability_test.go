@@ -105,8 +105,10 @@ const handlesName = "handles (events and Go's per-thread ones aside)"
 // baseline after a test (threads: Go keeps the threads it made, idle, so
 // their number may only be bounded, not brought back).
 type osCount struct {
-	name  string
-	n     int
+	name string
+	n    int
+	// slack is what the count after the test may exceed the baseline by
+	// (the later count's slack is the one used).
 	slack int
 	// perThread is slack for each OS thread the process gained: on
 	// Windows Go's runtime keeps handles for every thread it starts

@@ -1,6 +1,7 @@
 package handles
 
 import (
+	"maps"
 	"testing"
 
 	"golang.org/x/sys/windows"
@@ -67,5 +68,79 @@ func TestListFindsEveryHandle(t *testing.T) {
 	}
 	if d := len(s) - int(n); d < -4 || d > 4 {
 		t.Errorf("List found %d handles, GetProcessHandleCount says %d", len(s), n)
+	}
+}
+
+// TestCountThreadBeingStarted counts a Go thread whose handle is there but
+// not yet its timers (how List can see one being started: the creator's
+// CreateThread handle, then minit's duplicate, then the timers): Other is
+// what it was without the thread, not one short of it; and a runtime timer
+// with no thread of its own counts in Other.
+func TestCountThreadBeingStarted(t *testing.T) {
+	s, err := List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := s.Count()
+	starting := maps.Clone(s)
+	starting[1<<30] = Handle{Value: 1 << 30, Type: "Thread", Access: goThreadAccess, Thread: 1<<31 + 7}
+	got := starting.Count()
+	if got.Other != want.Other || got.GoThreads != want.GoThreads+1 {
+		t.Errorf("with a thread being started: %+v, want Other %d and %d Go threads", got, want.Other, want.GoThreads+1)
+	}
+	if PerGoThread < 2 {
+		t.Skip("no per-thread timers here")
+	}
+	timers := maps.Clone(s)
+	for i := range (PerGoThread-1)*want.GoThreads + 1 {
+		v := windows.Handle(1<<30 + 4*i)
+		timers[v] = Handle{Value: v, Type: "Timer", Access: goTimerAccess}
+	}
+	// Each thread already has its timers: the added ones are beyond them.
+	if got := timers.Count(); got.Other != want.Other+(PerGoThread-1)*want.GoThreads+1 {
+		t.Errorf("with %d timers more than the threads': Other %d, want %d", (PerGoThread-1)*want.GoThreads+1, got.Other, want.Other+(PerGoThread-1)*want.GoThreads+1)
+	}
+}
+
+// TestWithinLateThreadEvents compares a baseline taken before some of Go's
+// threads had made their two events with a count after they have: Within
+// holds. Then it leaks events, real ones, past what base's threads could
+// make: Within no longer holds.
+func TestWithinLateThreadEvents(t *testing.T) {
+	// Seven threads, one global event, one thread without its events yet,
+	// as in mailslot's failing -race run.
+	base := Usage{Handles: 14, OtherEvents: 13, EventThreads: 7, StrayEvents: 0, Threads: 7}
+	after := Usage{Handles: 14, OtherEvents: 15, EventThreads: 7, StrayEvents: 1, Threads: 7}
+	if !after.Within(base, Usage{}) {
+		t.Errorf("%v is not within %v: a thread's late events taken for a leak", after, base)
+	}
+
+	real, err := Measure()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []windows.Handle
+	defer func() {
+		for _, ev := range evs {
+			windows.CloseHandle(ev)
+		}
+	}()
+	// More than base's threads could make, with room for ten new threads.
+	for range real.OtherEvents + 2*real.EventThreads + 2*10 + 1 {
+		ev, err := windows.CreateEvent(nil, 0, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	now, err := Measure()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.EventThreads-real.EventThreads > 10 {
+		t.Fatalf("the runtime started %d threads meanwhile", now.EventThreads-real.EventThreads)
+	}
+	if now.Within(real, Usage{Threads: 1 << 10}) {
+		t.Errorf("%d events leaked: %v counted within %v", len(evs), now, real)
 	}
 }

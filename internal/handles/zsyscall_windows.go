@@ -41,10 +41,11 @@ var (
 	modkernel32 = windows.NewLazySystemDLL("kernel32.dll")
 	modntdll    = windows.NewLazySystemDLL("ntdll.dll")
 
-	procCreateWaitableTimerExW = modkernel32.NewProc("CreateWaitableTimerExW")
-	procGetProcessHandleCount  = modkernel32.NewProc("GetProcessHandleCount")
-	procGetThreadId            = modkernel32.NewProc("GetThreadId")
-	procNtQueryObject          = modntdll.NewProc("NtQueryObject")
+	procCreateWaitableTimerExW       = modkernel32.NewProc("CreateWaitableTimerExW")
+	procGetProcessHandleCount        = modkernel32.NewProc("GetProcessHandleCount")
+	procGetThreadId                  = modkernel32.NewProc("GetThreadId")
+	procNtCreateWaitCompletionPacket = modntdll.NewProc("NtCreateWaitCompletionPacket")
+	procNtQueryObject                = modntdll.NewProc("NtQueryObject")
 )
 
 func createWaitableTimerEx(attrs *windows.SecurityAttributes, name *uint16, flags uint32, access uint32) (h windows.Handle, err error) {
@@ -69,6 +70,14 @@ func getThreadId(thread windows.Handle) (id uint32, err error) {
 	id = uint32(r0)
 	if id == 0 {
 		err = errnoErr(e1)
+	}
+	return
+}
+
+func ntCreateWaitCompletionPacket(h *windows.Handle, access uint32, attrs *windows.OBJECT_ATTRIBUTES) (ntstatus error) {
+	r0, _, _ := syscall.SyscallN(procNtCreateWaitCompletionPacket.Addr(), uintptr(unsafe.Pointer(h)), uintptr(access), uintptr(unsafe.Pointer(attrs)))
+	if r0 != 0 {
+		ntstatus = windows.NTStatus(r0)
 	}
 	return
 }
