@@ -1,7 +1,6 @@
 package handles
 
 import (
-	"maps"
 	"testing"
 
 	"golang.org/x/sys/windows"
@@ -71,34 +70,51 @@ func TestListFindsEveryHandle(t *testing.T) {
 	}
 }
 
-// TestCountThreadBeingStarted counts a Go thread whose handle is there but
-// not yet its timers (how List can see one being started: the creator's
-// CreateThread handle, then minit's duplicate, then the timers): Other is
-// what it was without the thread, not one short of it; and a runtime timer
-// with no thread of its own counts in Other.
+// TestCountThreadBeingStarted counts a set of two of Go's threads with
+// their handles, a handle of the program's and an event: Other is 1. Then
+// with a third thread whose handle is there but not yet its timers (how
+// List can see one being started: the creator's CreateThread handle, then
+// minit's duplicate, then the timers): Other is still 1, not one short.
+// Then with a runtime timer more than the threads have: Other is 2.
 func TestCountThreadBeingStarted(t *testing.T) {
-	s, err := List()
-	if err != nil {
-		t.Fatal(err)
+	s := Set{}
+	v := windows.Handle(4)
+	add := func(typ string, access, thread uint32) {
+		s[v] = Handle{Value: v, Type: typ, Access: access, Thread: thread}
+		v += 4
 	}
-	want := s.Count()
-	starting := maps.Clone(s)
-	starting[1<<30] = Handle{Value: 1 << 30, Type: "Thread", Access: goThreadAccess, Thread: 1<<31 + 7}
-	got := starting.Count()
-	if got.Other != want.Other || got.GoThreads != want.GoThreads+1 {
-		t.Errorf("with a thread being started: %+v, want Other %d and %d Go threads", got, want.Other, want.GoThreads+1)
+	timer := func() {
+		if packetType != "" && v%8 == 0 {
+			add(packetType, 0x1f0001, 0)
+		} else {
+			add("Timer", goTimerAccess, 0)
+		}
 	}
-	if PerGoThread < 2 {
-		t.Skip("no per-thread timers here")
+	for id := range uint32(2) {
+		add("Thread", goThreadAccess, 100+id)
+		for range PerGoThread - 1 {
+			timer()
+		}
 	}
-	timers := maps.Clone(s)
-	for i := range (PerGoThread-1)*want.GoThreads + 1 {
-		v := windows.Handle(1<<30 + 4*i)
-		timers[v] = Handle{Value: v, Type: "Timer", Access: goTimerAccess}
+	add("Key", 0xf003f, 0)
+	add("Event", 0x1f0003, 0)
+	check := func(what string, other, threads int) {
+		t.Helper()
+		if c := s.Count(); c.Other != other || c.GoThreads != threads || c.Events != 1 {
+			t.Errorf("%s: %+v, want Other %d, %d Go threads, 1 event", what, c, other, threads)
+		}
 	}
-	// Each thread already has its timers: the added ones are beyond them.
-	if got := timers.Count(); got.Other != want.Other+(PerGoThread-1)*want.GoThreads+1 {
-		t.Errorf("with %d timers more than the threads': Other %d, want %d", (PerGoThread-1)*want.GoThreads+1, got.Other, want.Other+(PerGoThread-1)*want.GoThreads+1)
+	check("two threads", 1, 2)
+	add("Thread", goThreadAccess, 102)
+	check("a third being started", 1, 3)
+	// Its duplicate for a moment (preemptM): still one thread.
+	add("Thread", goThreadAccess, 102)
+	check("with a duplicate of its handle", 1, 3)
+	for range 3*(PerGoThread-1) - 2*(PerGoThread-1) + 1 {
+		timer()
+	}
+	if PerGoThread > 1 {
+		check("a timer more than three threads have", 2, 3)
 	}
 }
 
