@@ -131,14 +131,30 @@ func TestWriteMessageTorn(t *testing.T) {
 			if m, err := server.ReadMessage(); err != nil || string(m) != "first" {
 				t.Fatalf("ReadMessage = %q, %v; want \"first\"", m, err)
 			}
-			client.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			err := client.WriteMessage(make([]byte, 8<<20)) // far more than the buffers hold
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("a WriteMessage nobody reads = %v, want os.ErrDeadlineExceeded", err)
-			}
-			client.SetWriteDeadline(time.Now().Add(watchdog)) // main wrote it, and hung
-			if err := client.WriteMessage([]byte("hello")); !errors.Is(err, ErrMessageTorn) {
-				t.Fatalf("WriteMessage after one stopped part-way = %v, want ErrMessageTorn", err)
+			big := make([]byte, 8<<20) // far more than the buffers hold; made before the deadline is set
+			for d := 100 * time.Millisecond; ; d *= 2 {
+				client.SetWriteDeadline(time.Now().Add(d))
+				err := client.WriteMessage(big)
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("a WriteMessage nobody reads = %v, want os.ErrDeadlineExceeded", err)
+				}
+				client.SetWriteDeadline(time.Now().Add(watchdog)) // main wrote it, and hung
+				err = client.WriteMessage([]byte("hello"))
+				if errors.Is(err, ErrMessageTorn) {
+					break
+				}
+				if err != nil || d > watchdog {
+					t.Fatalf("WriteMessage after one stopped part-way = %v, want ErrMessageTorn", err)
+				}
+				// The deadline passed before the big write began (a
+				// loaded machine, under -race: 1 of 20 stress runs), so
+				// nothing of it was sent and the connection is as it
+				// was: "hello" went, alone. Again with a longer deadline.
+				server.SetReadDeadline(time.Now().Add(watchdog))
+				if m, err := server.ReadMessage(); err != nil || string(m) != "hello" {
+					t.Fatalf("after a write its deadline stopped before it began: ReadMessage = %d bytes (%.8q), %v; want \"hello\"", len(m), m, err)
+				}
+				t.Logf("a %v deadline passed before the write began; again with %v", d, 2*d)
 			}
 			f, err := os.Open(os.Args[0])
 			if err != nil {
