@@ -60,7 +60,11 @@ if [ ! -f "$prefix/.conduit-ready" ]; then
 	echo "testbed: creating Wine prefix in $prefix" >&2
 	# No Mono or Gecko: nothing here needs .NET or HTML, and looking for
 	# them costs minutes.
-	WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >>"$log" 2>&1 9>&-
+	# Address space randomisation off where it can be, as winrun.sh does
+	# for every run (a Wine process can fail to start with it on).
+	norandom=()
+	setarch "$(uname -m)" -R true 2>/dev/null && norandom=(setarch "$(uname -m)" -R)
+	WINEDLLOVERRIDES="mscoree,mshtml=" "${norandom[@]}" "$wine" wineboot -i >>"$log" 2>&1 9>&-
 	# The template's server saves the registry and ends: runs copy a
 	# prefix that no server is writing.
 	"$wineserver" -w
