@@ -63,7 +63,7 @@ if [ ! -f "$prefix/.conduit-ready" ]; then
 	# Address space randomisation off where it can be, as winrun.sh does
 	# for every run (a Wine process can fail to start with it on).
 	norandom=()
-	setarch "$(uname -m)" -R true 2>/dev/null && norandom=(setarch "$(uname -m)" -R)
+	[ "${CONDUIT_TESTBED_ASLR:-}" != on ] && setarch "$(uname -m)" -R true 2>/dev/null && norandom=(setarch "$(uname -m)" -R)
 	WINEDLLOVERRIDES="mscoree,mshtml=" "${norandom[@]}" "$wine" wineboot -i >>"$log" 2>&1 9>&-
 	# The template's server saves the registry and ends: runs copy a
 	# prefix that no server is writing.

@@ -41,27 +41,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # Every program of the run starts with Linux's address space randomisation
 # off (the ADDR_NO_RANDOMIZE personality, which children inherit). Debian's
-# Wine 8 has no preloader to reserve the address of Windows' shared user
-# data (0x7ffe0000) before anything else is mapped, and Linux puts the brk
-# heap of wine64 (linked at 0x7d000000) anywhere up to 1 GiB above it: where
-# the heap starts just below 0x7ffe0000 and the loader's first mallocs grow
-# it over that page, the process exits before it reaches the server
-# (silently under WINEDEBUG=-all) and its parent's CreateProcess fails with
-# "Internal error." (one Wine process start in a few thousand;
-# testbed/winebugs/README.md). Not randomised, the heap starts right after
-# wine64, 48 MB below. Wine places Windows' images itself, as before.
-# CONDUIT_TESTBED_ASLR=on keeps randomisation on (to show the bug).
-case ${CONDUIT_TESTBED_ASLR:-} in
-on | off) ;; # decided: by the user, or by the run this one is inside
-*)
+# Wine 8 runs without its preloader (packaged apart), which would reserve
+# the address of Windows' shared user data (0x7ffe0000) before anything
+# else is mapped, and Linux puts the brk heap of wine64 (linked at
+# 0x7d000000) anywhere up to 1 GiB above it: where the heap the loader
+# built before Wine reserves that range already covers the page, the
+# process exits before it reaches the server (silently under
+# WINEDEBUG=-all) and its parent's CreateProcess fails with "Internal
+# error." (about one Wine process start in 5,000; testbed/winebugs/README.md).
+# Not randomised, the heap starts right after wine64, 48 MB below. Wine
+# places Windows' images itself, as before. CONDUIT_TESTBED_ASLR=on keeps
+# randomisation on (to show the bug).
+if [ "${CONDUIT_TESTBED_ASLR:-}" != on ] && [ $((0x$(cat /proc/self/personality 2>/dev/null || echo 0) & 0x40000)) = 0 ]; then
 	if setarch "$(uname -m)" -R true 2>/dev/null; then
-		export CONDUIT_TESTBED_ASLR=off
 		exec setarch "$(uname -m)" -R bash "$0" "$@"
 	fi
-	export CONDUIT_TESTBED_ASLR=on
-	echo "testbed: cannot turn address space randomisation off (setarch -R): now and then a Wine program will fail to start (\"Internal error.\"; testbed/winebugs/README.md)" >&2
-	;;
-esac
+	if [ -z "${CONDUIT_TESTBED_ASLR_WARNED:-}" ]; then
+		export CONDUIT_TESTBED_ASLR_WARNED=1
+		echo "testbed: cannot turn address space randomisation off (setarch -R): now and then a Wine program will fail to start (\"Internal error.\"; testbed/winebugs/README.md)" >&2
+	fi
+fi
 
 bash "$here/setup.sh" >/dev/null || exit 1
 cache=${CONDUIT_TESTBED:-${XDG_CACHE_HOME:-$HOME/.cache}/conduit-testbed}
