@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -31,7 +32,16 @@ type proc struct {
 	errb   bytes.Buffer
 	done   chan struct{}
 	code   int
+	held   bool // its stderr was still open waitDelay after it exited
 }
+
+// waitDelay bounds how long a proc's end is waited for after the process
+// itself has exited: its stderr (a pipe the test reads) stays open while a
+// program it started holds it, and the wait for it would last until the
+// package's -timeout (TestItem5SDDL once, beside a stress run: 5 minutes,
+// naming nothing). Past it the test fails, saying so; under Wine the test
+// bed then names the program left running once the test binary exits.
+const waitDelay = 20 * time.Second
 
 func (p *proc) Write(b []byte) (int, error) { // stderr
 	p.mu.Lock()
@@ -59,6 +69,7 @@ func start(t *testing.T, cmd *exec.Cmd) *proc {
 		t.Fatal(err)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, p
+	cmd.WaitDelay = waitDelay
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +77,8 @@ func start(t *testing.T, cmd *exec.Cmd) *proc {
 	outW.Close()
 	p.stdin, p.stdout = inW, bufio.NewReader(outR)
 	go func() {
-		cmd.Wait()
+		err := cmd.Wait()
+		p.held = errors.Is(err, exec.ErrWaitDelay)
 		p.code = cmd.ProcessState.ExitCode()
 		close(p.done)
 	}()
@@ -75,6 +87,9 @@ func start(t *testing.T, cmd *exec.Cmd) *proc {
 		cmd.Process.Kill()
 		<-p.done
 		outR.Close()
+		if p.held {
+			t.Errorf("%v: its stderr was still open %v after it exited: a program it started outlived it", cmd.Args[1:], waitDelay)
+		}
 	})
 	return p
 }
