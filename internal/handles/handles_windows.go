@@ -167,11 +167,6 @@ var perThread = func() (p struct {
 	return p
 }()
 
-// PerGoThread is the number of handles, events aside, that Go's runtime
-// makes for each thread when it starts it: the duplicate of the thread's
-// handle, and its timers and wait completion packet (see perThread).
-var PerGoThread = 1 + perThread.timers + perThread.packets
-
 // Owned returns the number of handles the process holds beyond Go's
 // runtime's own for its threads, counted as Measure counts them: the
 // handles that are not events, the engine's events and the events beyond
@@ -216,7 +211,7 @@ type Counts struct {
 // profiler (preemptM, profileLoop), and a count that caught one must not be
 // off. The threads' timers and wait completion packets are left out each
 // as itself, by type and access, up to perThread's for each thread; any
-// beyond count in Other. Not by subtracting PerGoThread-1 for each
+// beyond count in Other. Not by subtracting a thread's count of them for each
 // thread: a thread's handle exists before its timers do (the creator's
 // CreateThread handle, then minit's duplicate, then the timers), and List,
 // which reads one handle at a time, can see a thread being started without

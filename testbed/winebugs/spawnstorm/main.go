@@ -58,16 +58,16 @@ func main() {
 		}()
 	}
 	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	for {
+	for running := true; running; {
 		select {
 		case <-tick.C:
 			fmt.Fprintf(os.Stderr, "%s: %d starts, %d failed\n", time.Now().Format("15:04:05"), starts.Load(), failed.Load())
-			continue
 		case <-done:
+			running = false
 		}
-		break
 	}
 	fmt.Fprintf(os.Stderr, "spawnstorm: %d starts, %d failed\n", starts.Load(), failed.Load())
 	if failed.Load() > 0 {
