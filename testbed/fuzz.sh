@@ -10,13 +10,16 @@
 # nested modules bench/, ci/ and examples/grpc/ are not conduit's library).
 # A file that builds only on Windows (a _windows_test.go name, or a
 # //go:build line naming windows alone) is fuzzed as windows/amd64 under
-# Wine, through the test bed's go_windows_amd64_exec (testbed/setup.sh);
+# Wine, all of them one after another in one test bed (testbed/winrun.sh);
 # every other target natively. Go's fuzzing coordinator runs under Wine as
 # it does on Windows: it starts its worker processes (the test binary again,
 # through CreateProcess) and shares inputs with them through a file mapping,
 # which Wine 8 supports (checked: FuzzWin32Normalization gathers its
 # baseline and fuzzes with 2 workers), so the Windows targets are fuzzed,
-# not just replayed.
+# not just replayed. The workers are processes of one Wine server, as they
+# are of one machine on Windows: a target that uses names of the machine's
+# (a mailslot's, a pipe's) must keep its workers from meeting on one
+# (FuzzMailslotName holds a machine-wide mutex).
 #
 # Each target is `go test -run '^$' -fuzz '^Name$' -fuzztime $FUZZTIME`;
 # FUZZPARALLEL, if set, is passed as -parallel (the number of workers,
@@ -31,7 +34,12 @@ cd "$repo" || exit 1
 fuzztime=${FUZZTIME:-3s}
 list=false
 filter=.
+# FUZZ_IN_BED=FILE testbed/fuzz.sh GOOS:PKG:NAME... is the script calling
+# itself inside the Windows targets' one test bed (below): it runs those
+# targets and writes their failures to FILE.
+[ -n "${FUZZ_IN_BED:-}" ] && set -- -bed "$@"
 case ${1:-} in
+-bed) ;;
 -l) list=true ;;
 -h | --help)
 	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
@@ -53,7 +61,7 @@ windows_only() {
 }
 
 targets=() # "goos pkg name"
-while IFS= read -r file; do
+[ -n "${FUZZ_IN_BED:-}" ] || while IFS= read -r file; do
 	skip=false
 	for d in $nested; do
 		case $file in "$d"/*) skip=true ;; esac
@@ -67,7 +75,7 @@ while IFS= read -r file; do
 	done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file")
 done < <(git ls-files --cached --others --exclude-standard '*_test.go')
 
-if [ ${#targets[@]} -eq 0 ]; then
+if [ ${#targets[@]} -eq 0 ] && [ -z "${FUZZ_IN_BED:-}" ]; then
 	echo "fuzz: no fuzz target matches $filter" >&2
 	exit 1
 fi
@@ -76,32 +84,15 @@ if $list; then
 	exit 0
 fi
 
-winbin=
-for t in "${targets[@]}"; do
-	if [ "${t%% *}" = windows ]; then
-		winbin=$(bash testbed/setup.sh) || {
-			echo "fuzz: the Wine test bed failed (testbed/setup.sh)" >&2
-			exit 1
-		}
-		break
-	fi
-done
-
-parallel=()
-[ -n "${FUZZPARALLEL:-}" ] && parallel=(-parallel "$FUZZPARALLEL")
-failed=()
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-start=$SECONDS
-for t in $(printf '%s\n' "${targets[@]}" | sort | tr ' ' ':'); do
-	IFS=: read -r goos pkg name <<<"$t"
+# run_target GOOS PKG NAME: go test -fuzz for one target, its output's tail
+# printed; a failure is appended to $failfile.
+run_target() {
+	local goos=$1 pkg=$2 name=$3 t0=$SECONDS rc
 	echo "fuzz: $name ($pkg, ${goos/native/$(go env GOOS)}) for $fuzztime"
-	t0=$SECONDS
 	if [ "$goos" = windows ]; then
-		PATH="$winbin:$PATH" GOOS=windows GOARCH=amd64 \
-			go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
+		GOOS=windows GOARCH=amd64 go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	else
-		go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
+		GOOS= GOARCH= go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	fi
 	rc=$?
 	tail -n 25 "$out"
@@ -114,14 +105,58 @@ for t in $(printf '%s\n' "${targets[@]}" | sort | tr ' ' ':'); do
 			# failed, so it is not the target's failure.
 			echo "fuzz: $name: 'context deadline exceeded' at the end of -fuzztime with no failing input: Go's coordinator (golang/go#75804), not a failure"
 		else
-			failed+=("$name ($pkg)")
+			echo "$name ($pkg)" >>"$failfile"
 			echo "fuzz: $name FAILED; go test writes a failing input to $pkg/testdata/fuzz/$name/"
 		fi
 	fi
 	echo "fuzz: $name took $((SECONDS - t0))s"
+}
+
+parallel=()
+[ -n "${FUZZPARALLEL:-}" ] && parallel=(-parallel "$FUZZPARALLEL")
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# Inside the Windows targets' test bed (below): run the targets given as
+# GOOS:PKG:NAME and leave.
+if [ -n "${FUZZ_IN_BED:-}" ]; then
+	failfile=$FUZZ_IN_BED
+	shift
+	for t in "$@"; do
+		IFS=: read -r goos pkg name <<<"$t"
+		run_target "$goos" "$pkg" "$name"
+	done
+	exit 0
+fi
+
+failfile=$(mktemp)
+trap 'rm -f "$out" "$failfile"' EXIT
+start=$SECONDS
+native=() windows=()
+for t in $(printf '%s\n' "${targets[@]}" | sort | tr ' ' ':'); do
+	case $t in
+	windows:*) windows+=("$t") ;;
+	*) native+=("$t") ;;
+	esac
 done
+for t in "${native[@]}"; do
+	IFS=: read -r goos pkg name <<<"$t"
+	run_target "$goos" "$pkg" "$name"
+done
+# The Windows targets share one test bed (testbed/winrun.sh: a prefix and
+# Wine server of their own, every program bounded from outside), which
+# saves a bed's start (2-3 s) per target; each target's go test still
+# starts its own coordinator and workers, and has ended, with them, before
+# the next begins.
+if [ ${#windows[@]} -gt 0 ]; then
+	FUZZ_IN_BED=$failfile bash testbed/winrun.sh bash "$repo/testbed/fuzz.sh" "${windows[@]}" || {
+		# The targets' failures are in $failfile; this is the bed's.
+		echo "fuzz: the Windows targets' test bed failed (testbed/winrun.sh)" >&2
+		echo "the Windows targets' test bed" >>"$failfile"
+	}
+fi
 echo "fuzz: ${#targets[@]} targets in $((SECONDS - start))s"
-if [ ${#failed[@]} -gt 0 ]; then
-	printf 'fuzz: failed: %s\n' "${failed[@]}" >&2
+if [ -s "$failfile" ]; then
+	sed 's/^/fuzz: failed: /' "$failfile" >&2
 	exit 1
 fi
