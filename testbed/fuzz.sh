@@ -37,9 +37,7 @@ filter=.
 # FUZZ_IN_BED=FILE testbed/fuzz.sh GOOS:PKG:NAME... is the script calling
 # itself inside the Windows targets' one test bed (below): it runs those
 # targets and writes their failures to FILE.
-[ -n "${FUZZ_IN_BED:-}" ] && set -- -bed "$@"
-case ${1:-} in
--bed) ;;
+[ -n "${FUZZ_IN_BED:-}" ] || case ${1:-} in
 -l) list=true ;;
 -h | --help)
 	sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
@@ -88,7 +86,7 @@ fi
 # printed; a failure is appended to $failfile.
 run_target() {
 	local goos=$1 pkg=$2 name=$3 t0=$SECONDS rc
-	echo "fuzz: $name ($pkg, ${goos/native/$(go env GOOS)}) for $fuzztime"
+	echo "fuzz: $name ($pkg, ${goos/native/$(GOOS= go env GOOS)}) for $fuzztime"
 	if [ "$goos" = windows ]; then
 		GOOS=windows GOARCH=amd64 go test -count=1 -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" >"$out" 2>&1
 	else
@@ -120,10 +118,19 @@ trap 'rm -f "$out"' EXIT
 # Inside the Windows targets' test bed (below): run the targets given as
 # GOOS:PKG:NAME and leave.
 if [ -n "${FUZZ_IN_BED:-}" ]; then
+	if [ $# -eq 0 ] || [ -z "${CONDUIT_WINRUN:-}" ]; then
+		echo "fuzz: FUZZ_IN_BED is set outside the Windows targets' test bed, or with no target" >&2
+		exit 2
+	fi
 	failfile=$FUZZ_IN_BED
-	shift
 	for t in "$@"; do
 		IFS=: read -r goos pkg name <<<"$t"
+		if [ -e "$CONDUIT_WINRUN/server-died" ]; then
+			# winrun.sh has said so and fails the run; a target after it
+			# would meet a server nobody watches.
+			echo "$name ($pkg): not run, the test bed's Wine server died" >>"$failfile"
+			continue
+		fi
 		run_target "$goos" "$pkg" "$name"
 	done
 	exit 0
