@@ -37,6 +37,17 @@ var skippedTests = map[string]string{
 		"winio's TestMessageReadModeSwitched does the same through the connection's Fd",
 }
 
+// timedTests are go-winio's pipe tests that bound, in wall-clock time, how
+// long an operation may take, each with the bound: on a loaded machine
+// (make test beside other work) they can fail with nothing wrong, so one
+// that fails is run again alone (runOverlaid). The behaviour each checks is
+// also checked by conduit's own tests without a wall-clock bound.
+var timedTests = map[string]string{
+	"TestTimeoutPendingWrite": "it sleeps 100 ms for the write to be pending, then gives its cancellation by a past " +
+		"deadline 100 ms; namedpipe's TestDeadlines checks a pending write ended by its deadline, and a pending read " +
+		"by one set while it waits, without a bound",
+}
+
 // wineSkippedTests are skipped when the suite runs under Wine, each with the
 // gap in Wine's emulation; they run on Windows.
 var wineSkippedTests = map[string]string{}
@@ -87,7 +98,12 @@ func TestGoWinioPipeSuite(t *testing.T) {
 			t.Errorf("the skip list names %s, which go-winio %s's pipe_test.go does not have", name, winioVersion)
 		}
 	}
-	passed := runOverlaid(t, goCmd, wine, "winiosuite", map[string][]byte{"pipe_test.go": rewritten}, tests, skip)
+	for name := range timedTests {
+		if !slices.Contains(tests, name) {
+			t.Errorf("timedTests names %s, which go-winio %s's pipe_test.go does not have", name, winioVersion)
+		}
+	}
+	passed := runOverlaid(t, goCmd, wine, "winiosuite", map[string][]byte{"pipe_test.go": rewritten}, tests, skip, timedTests)
 	t.Logf("go-winio %s pipe_test.go against conduit's winio: %d of %d tests passed, %d skipped", winioVersion, passed, len(tests), len(skip))
 }
 
@@ -129,7 +145,7 @@ func TestEngineWithConduitWinio(t *testing.T) {
 	if len(overlay) == 0 || len(tests) == 0 {
 		t.Fatalf("engine: %d files import go-winio, %d tests", len(overlay), len(tests))
 	}
-	passed := runOverlaid(t, goCmd, wine, "engine", overlay, tests, nil)
+	passed := runOverlaid(t, goCmd, wine, "engine", overlay, tests, nil, nil)
 	t.Logf("engine with conduit's winio: %d of %d tests passed", passed, len(tests))
 }
 
@@ -165,7 +181,7 @@ func nativeGo(t *testing.T) (goCmd string, wine bool) {
 // -overlay, for windows/amd64 under Wine when wine is set. The tests in
 // skip are skipped, and logged with their reasons; every other name in
 // tests must pass. It returns how many passed.
-func runOverlaid(t *testing.T, goCmd string, wine bool, pkg string, overlay map[string][]byte, tests []string, skip map[string]string) int {
+func runOverlaid(t *testing.T, goCmd string, wine bool, pkg string, overlay map[string][]byte, tests []string, skip, timed map[string]string) int {
 	t.Helper()
 	var skipNames []string
 	for name := range skip {
@@ -196,44 +212,83 @@ func runOverlaid(t *testing.T, goCmd string, wine bool, pkg string, overlay map[
 	if err := os.WriteFile(overlayFile, js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"test", "-overlay", overlayFile, "-json", "-count=1", "-timeout", "240s"}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	if len(skipNames) > 0 {
-		args = append(args, "-skip", "^("+strings.Join(skipNames, "|")+")$")
-	}
-	args = append(args, "./"+pkg)
-	cmd := exec.Command(goCmd, args...)
-	cmd.Env = os.Environ()
-	if wine {
-		cmd.Env = append(cmd.Env, "GOOS=windows", "GOARCH=amd64")
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-
-	outcome := map[string]string{}
-	output := map[string]*strings.Builder{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev struct {
-			Action, Test, Output string
+	run := func(only string) (outcome map[string]string, output map[string]*strings.Builder, out, stderr []byte, runErr error) {
+		args := []string{"test", "-overlay", overlayFile, "-json", "-count=1", "-timeout", "240s"}
+		if raceEnabled {
+			args = append(args, "-race")
 		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" || strings.Contains(ev.Test, "/") {
-			continue
+		if len(skipNames) > 0 {
+			args = append(args, "-skip", "^("+strings.Join(skipNames, "|")+")$")
 		}
-		switch ev.Action {
-		case "pass", "fail", "skip":
-			outcome[ev.Test] = ev.Action
-		case "output":
-			if output[ev.Test] == nil {
-				output[ev.Test] = new(strings.Builder)
+		if only != "" {
+			args = append(args, "-run", "^"+only+"$")
+		}
+		args = append(args, "./"+pkg)
+		cmd := exec.Command(goCmd, args...)
+		cmd.Env = os.Environ()
+		if wine {
+			cmd.Env = append(cmd.Env, "GOOS=windows", "GOARCH=amd64")
+		}
+		var errBuf bytes.Buffer
+		cmd.Stderr = &errBuf
+		out, runErr = cmd.Output()
+		outcome, output = map[string]string{}, map[string]*strings.Builder{}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var ev struct {
+				Action, Test, Output string
 			}
-			output[ev.Test].WriteString(ev.Output)
+			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Test == "" || strings.Contains(ev.Test, "/") {
+				continue
+			}
+			switch ev.Action {
+			case "pass", "fail", "skip":
+				outcome[ev.Test] = ev.Action
+			case "output":
+				if output[ev.Test] == nil {
+					output[ev.Test] = new(strings.Builder)
+				}
+				output[ev.Test].WriteString(ev.Output)
+			}
+		}
+		return outcome, output, out, errBuf.Bytes(), runErr
+	}
+	outcome, output, out, stderr, runErr := run("")
+
+	// A test with a wall-clock bound of its own (timed) may fail on a
+	// loaded machine. If one failed, every test that failed is run again,
+	// alone, once: those that pass then pass, and the first failure is
+	// logged. Without such a failure, nothing is run again.
+	retry := false
+	for _, name := range tests {
+		if timed[name] != "" && skip[name] == "" && outcome[name] == "fail" {
+			retry = true
 		}
 	}
+	if retry {
+		again := false
+		for _, name := range tests {
+			if skip[name] != "" || outcome[name] == "pass" {
+				continue
+			}
+			o, _, _, _, _ := run(name)
+			if o[name] == "pass" {
+				why := timed[name]
+				if why == "" {
+					why = "failed after a test with a wall-clock bound had failed"
+				}
+				t.Logf("%s failed on a loaded machine and passed run alone (%s); its first run:\n%s", name, why, output[name])
+				outcome[name] = "pass"
+			} else {
+				again = true
+			}
+		}
+		if !again {
+			runErr = nil
+		}
+	}
+
 	passed := 0
 	for _, name := range tests {
 		got := outcome[name]
@@ -251,10 +306,10 @@ func runOverlaid(t *testing.T, goCmd string, wine bool, pkg string, overlay map[
 		}
 	}
 	if runErr != nil && !t.Failed() {
-		t.Errorf("go test ./%s: %v\n%s\n%s", pkg, runErr, stderr.Bytes(), out)
+		t.Errorf("go test ./%s: %v\n%s\n%s", pkg, runErr, stderr, out)
 	}
-	if t.Failed() && stderr.Len() > 0 {
-		t.Logf("go test's stderr:\n%s", stderr.Bytes())
+	if t.Failed() && len(stderr) > 0 {
+		t.Logf("go test's stderr:\n%s", stderr)
 	}
 	return passed
 }
