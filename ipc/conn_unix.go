@@ -27,7 +27,8 @@ import (
 // (SCM_RIGHTS) and no data. A message is cut into pieces of at most maxPiece
 // bytes, so that messages larger than the socket's buffer, which one record
 // cannot exceed, still go through. An empty message is one record holding
-// the header alone; a record of no bytes at all is the end of the stream.
+// the header alone; a record of no bytes at all (ipc sends none) is skipped:
+// the stream ends where the peer closes or calls CloseWrite.
 //
 // The framing (macOS, which has no SOCK_SEQPACKET for Unix sockets): each
 // message is a 4-byte big-endian length and that many bytes, lengths up to
@@ -324,11 +325,28 @@ func (c *Conn) piece() ([]byte, bool, error) {
 		c.rbuf = make([]byte, 1+maxPiece)
 	}
 	n, oobn, err := c.recvmsg(c.rbuf, c.oob)
+	for err == nil && n == 0 {
+		// The end of the stream, or a record of no bytes, or neither:
+		// Linux's recvmsg looks at the queue, then at the peer's
+		// shutdown, so a peer that writes and closes in between has
+		// its records reported as the end (recvmsg_linux.go).
+		if fds := rights(c.oob[:oobn]); len(fds) > 0 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, false, c.broken(fmt.Errorf("a record of no bytes with %d descriptors: the peer does not speak ipc's protocol", len(fds)))
+		}
+		var end bool
+		if end, err = c.rr.atEnd(); err != nil {
+			return nil, false, err
+		}
+		if end {
+			return nil, false, io.EOF
+		}
+		n, oobn, err = c.recvmsg(c.rbuf, c.oob)
+	}
 	if err != nil {
 		return nil, false, err
-	}
-	if n == 0 {
-		return nil, false, io.EOF
 	}
 	hdr := c.rbuf[0]
 	if fds := rights(c.oob[:oobn]); len(fds) > 0 || hdr == pieceFile {

@@ -263,10 +263,11 @@ func FuzzFramedRead(f *testing.F) {
 
 // packetModel reads records of SOCK_SEQPACKET as ipc writes them: a header
 // byte, pieceMore or pieceLast, then a piece of the message; a record of
-// no bytes, or none at all, is the end of the stream. A file record without
-// a descriptor, another header, or a record longer than a piece and its
-// header is an error of the Conn's own; a message longer than fuzzMax is
-// ErrMessageTooLarge, met at the record that makes it so. With pieces, it
+// no bytes is skipped, and the end of the records is the end of the
+// stream. A file record without a descriptor, another header, or a record
+// longer than a piece and its header is an error of the Conn's own; a
+// message longer than fuzzMax is ErrMessageTooLarge, met at the record
+// that makes it so. With pieces, it
 // reads as Read does, which returns a message's pieces as they come: a
 // message cut short still gave its first pieces, and its end is plain
 // io.EOF.
@@ -278,7 +279,7 @@ func packetModel(records [][]byte, pieces bool) []item {
 	for _, r := range records {
 		switch {
 		case len(r) == 0:
-			return append(items, item{err: eof(started && !pieces)})
+			continue // skipped: the end is the sender's close
 		case len(r) > 1+maxPiece, r[0] != pieceLast && r[0] != pieceMore:
 			return append(items, item{err: errOther})
 		}

@@ -60,3 +60,36 @@ func (r *rawReader) read(fd uintptr) bool {
 	}
 	return true
 }
+
+// atEnd tells, after a recvmsg that returned no bytes, whether that was the
+// end of the stream. Linux's recvmsg on a SOCK_SEQPACKET socket finds the
+// receive queue empty, then takes the socket's lock and reports the end if
+// the peer has shut down by then: a peer that writes its last records and
+// closes in between has them reported as the end, still queued
+// (__unix_dgram_recvmsg, net/unix/af_unix.c). So it asks in the other
+// order: a peer not shut down (no POLLRDHUP) sent a record of no bytes;
+// one that has can send nothing more, and the end is where no byte is left
+// queued (SIOCINQ counts a SOCK_SEQPACKET socket's whole queue).
+func (r *rawReader) atEnd() (bool, error) {
+	var end bool
+	err := controlRaw(r.rc, func(fd int) error {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		for {
+			_, err := unix.Poll(p, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
+		}
+		if p[0].Revents&unix.POLLRDHUP == 0 {
+			return nil
+		}
+		q, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+		end = err == nil && q == 0
+		return err
+	})
+	return end, err
+}

@@ -10,3 +10,5 @@ type rawReader struct{}
 func newRawReader(syscall.RawConn) *rawReader { return nil }
 
 func (*rawReader) recvmsg(b, oob []byte) (int, int, int, error) { panic("unreachable") }
+
+func (*rawReader) atEnd() (bool, error) { panic("unreachable") }
