@@ -21,7 +21,7 @@ import (
 
 // Wire formats of message mode.
 //
-// SOCK_SEQPACKET (Linux, FreeBSD): a record holds one piece of a message,
+// SOCK_SEQPACKET (Linux; listen_unix.go's seqpacket): a record holds one piece of a message,
 // after a one-byte header: pieceLast for a message's last (or only) piece,
 // pieceMore when more follow, pieceFile for a record that carries a file
 // (SCM_RIGHTS) and no data. A message is cut into pieces of at most maxPiece
@@ -402,7 +402,9 @@ func (c *Conn) tooLarge(size int, atLeast string) error {
 }
 
 // recvmsg reads into b, and descriptors into oob, on the runtime poller,
-// honouring the read deadline. n is 0 at the end of the stream.
+// honouring the read deadline. n is 0 at the end of a stream socket; on a
+// SOCK_SEQPACKET one, 0 may also be a record of no bytes or a peer that
+// closed with records still queued (piece decides).
 func (c *Conn) recvmsg(b, oob []byte) (n, oobn int, err error) {
 	var flags int
 	if c.rr != nil {

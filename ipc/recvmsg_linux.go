@@ -63,8 +63,9 @@ func (r *rawReader) read(fd uintptr) bool {
 
 // atEnd tells, after a recvmsg that returned no bytes, whether that was the
 // end of the stream. Linux's recvmsg on a SOCK_SEQPACKET socket finds the
-// receive queue empty, then takes the socket's lock and reports the end if
-// the peer has shut down by then: a peer that writes its last records and
+// receive queue empty, then reports the end if the peer has shut down by
+// then (read under the socket's state lock in older kernels, with
+// READ_ONCE in 6.x): a peer that writes its last records and
 // closes in between has them reported as the end, still queued
 // (__unix_dgram_recvmsg, net/unix/af_unix.c). So it asks in the other
 // order: a peer not shut down (no POLLRDHUP) sent a record of no bytes;
