@@ -28,8 +28,18 @@ const fuzzMax = 300
 
 // rawPeer returns a Conn of kind k on one end of a socket pair and the
 // other end's descriptor, which the test writes raw bytes or records to.
-// Its messages may be fuzzMax bytes long.
+// Its messages may be fuzzMax bytes long. The Conn is closed when the test
+// ends.
 func rawPeer(t testing.TB, k kind) (*Conn, int) {
+	t.Helper()
+	c, peer := newRawPeer(t, k)
+	t.Cleanup(func() { c.Close() })
+	return c, peer
+}
+
+// newRawPeer is rawPeer without the cleanup, for loops of many rounds: the
+// caller closes the Conn. The peer's descriptor is the caller's either way.
+func newRawPeer(t testing.TB, k kind) (*Conn, int) {
 	t.Helper()
 	typ := syscall.SOCK_STREAM
 	if k == packet {
@@ -55,7 +65,6 @@ func rawPeer(t testing.TB, k kind) (*Conn, int) {
 		t.Fatal(err)
 	}
 	c.SetReadDeadline(time.Now().Add(watchdog))
-	t.Cleanup(func() { c.Close() })
 	return c, fds[1]
 }
 

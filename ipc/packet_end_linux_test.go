@@ -7,7 +7,6 @@ import (
 	"os"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // A peer that writes its last records and closes at once: every record
@@ -25,7 +24,7 @@ func TestPacketLastRecordBeforeClose(t *testing.T) {
 		n = 400_000
 	}
 	for i := range n {
-		c, peer := packetPair(t)
+		c, peer := newRawPeer(t, packet)
 		go func() {
 			syscall.Write(peer, []byte{pieceLast, 'a'})
 			syscall.Close(peer)
@@ -49,7 +48,7 @@ func TestPacketLastRecordBeforeClose(t *testing.T) {
 // CloseWrite is a shutdown, and ends the stream the same way.
 func TestPacketAtEnd(t *testing.T) {
 	for _, closeWrite := range []bool{false, true} {
-		c, peer := packetPair(t)
+		c, peer := newRawPeer(t, packet)
 		end := func() bool {
 			t.Helper()
 			e, err := c.rr.atEnd()
@@ -86,31 +85,6 @@ func TestPacketAtEnd(t *testing.T) {
 		}
 		c.Close()
 	}
-}
-
-// packetPair is rawPeer without the cleanup, for loops of many: the caller
-// closes the Conn, and the peer's descriptor is the caller's.
-func packetPair(t *testing.T) (*Conn, int) {
-	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fds[0]), "packet")
-	fc, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		syscall.Close(fds[1])
-		t.Fatal(err)
-	}
-	c, err := newConn(fc.(*net.UnixConn), packet, Addr{packet.net(), "packet"}, false, fuzzMax, nil)
-	if err != nil {
-		fc.Close()
-		syscall.Close(fds[1])
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(watchdog))
-	return c, fds[1]
 }
 
 // A record of no bytes is not the end of the stream (ipc sends none; the
