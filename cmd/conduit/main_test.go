@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 			// listener and handing it to the signal watcher.
 			sigEarlyChild(os.Args[2])
 		}
+		if os.Getenv(stdinLateEnv) == "1" {
+			stdinHeld = make(chan struct{}) // stdin_late_test.go
+		}
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	// The conduits the tests start put their sockets and lock files in a

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
+	"time"
 )
 
 // stdin is read by one goroutine for the life of the process, whatever the
@@ -79,6 +81,28 @@ func (p *pump) giveBack(b []byte) {
 	p.mu.Lock()
 	p.left = append(append([]byte(nil), b...), p.left...)
 	p.mu.Unlock()
+}
+
+// readNow reports whether stdin's next read returns without waiting: its
+// end, or data, is already there (readNow of the platform). Only an
+// *os.File can tell; any other reader says no. The query runs beside the
+// pump's read and gives up after wait (on Windows it can wait behind that
+// read: stdin_windows.go), which also counts as no.
+func (p *pump) readNow(wait time.Duration) bool {
+	f, ok := p.src.(*os.File)
+	if !ok {
+		return false
+	}
+	ch := make(chan bool, 1)
+	go func() { ch <- readNow(f) }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ready := <-ch:
+		return ready
+	case <-t.C:
+		return false
+	}
 }
 
 // errEnded is a reader's error once its connection has ended.

@@ -122,12 +122,27 @@ func (a *activity) silent(d time.Duration) bool { return a.waiting.Load() && a.s
 // reported the end of stdin: if stdin had in fact ended (its half-close or
 // flush is under way), that result decides; with --keep-open the
 // connection ends cleanly and stdin waits for the next; else it failed.
+//
+// "Had not ended" is what stdin holds, not how far our reader got: under
+// load the goroutine that reads stdin can wait longer than a whole
+// transfer (seen under Wine with -race: it had not started when a 1 MiB
+// transfer ended, and read stdin's end 48 ms later), so a stdin that had
+// ended (a closed pipe, a file, NUL) would fail the run. So when stdin's
+// next read would not wait, its reader is given the time to read it: an
+// end is a clean end, data the peer can no longer take is the failure.
+// A stdin still open with nothing in it fails at once.
 func peerClosed(t transfer, early *bool, stdinEOF *atomic.Bool, inc <-chan inResult) error {
-	if stdinEOF.Load() {
-		if r := <-inc; r.err != nil && !isPeerGone(r.err) {
-			return r.err
+	releaseStdin()
+	if !t.keep && !stdinEOF.Load() && stdinPump.readNow(stdinQueryWait) {
+		select {
+		case r := <-inc:
+			if stdinEOF.Load() {
+				return stdinEnded(r)
+			}
+		case <-time.After(stdinReadWait):
 		}
-		return nil
+	} else if stdinEOF.Load() {
+		return stdinEnded(<-inc)
 	}
 	*early = true
 	if t.keep {
@@ -135,6 +150,38 @@ func peerClosed(t transfer, early *bool, stdinEOF *atomic.Bool, inc <-chan inRes
 	}
 	return errPeerClosed
 }
+
+// stdinEnded is the result of a transfer whose stdin ended as its peer
+// closed: clean, unless passing the end on failed for another reason.
+func stdinEnded(r inResult) error {
+	if r.err != nil && !isPeerGone(r.err) {
+		return r.err
+	}
+	return nil
+}
+
+// stdinHeld, made by the tests' child (never in a real run), holds back
+// stdin's reader until peerClosed begins: the reader that had not started
+// when the peer closed, as seen under load, every time.
+var (
+	stdinHeld    chan struct{}
+	releaseStdin = sync.OnceFunc(func() {
+		if stdinHeld != nil {
+			close(stdinHeld)
+		}
+	})
+)
+
+// stdinQueryWait bounds peerClosed's question to stdin (on Windows it can
+// wait behind our own read of a synchronous pipe, which means nothing is
+// there); stdinReadWait bounds its wait for stdin's reader, once stdin's
+// next read would not wait. Both only matter to a goroutine starved for
+// that long, or a stdin another process reads too: then the run fails as
+// if stdin had been open.
+const (
+	stdinQueryWait = 2 * time.Second
+	stdinReadWait  = 10 * time.Second
+)
 
 var errPeerClosed = errors.New("the peer closed the connection before the end of stdin (-t DURATION lets an idle stdin count as ended)")
 
@@ -183,6 +230,14 @@ func netcat(c net.Conn, t transfer) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if stdinHeld != nil {
+				select {
+				case <-stdinHeld:
+				case <-stop:
+					inc <- inResult{err: errEnded}
+					return
+				}
+			}
 			inc <- sendStdin(c, stop, t.message, anyway.onData(), in, stdinEOF)
 		}()
 	}

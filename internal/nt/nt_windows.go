@@ -160,16 +160,27 @@ type FILE_FS_DEVICE_INFORMATION struct {
 // network redirector (a \\host\pipe\ name, \\localhost's included).
 const FILE_REMOTE_DEVICE = 0x10
 
-// Remote reports whether h is a file on another machine: its device's
-// characteristics have FILE_REMOTE_DEVICE.
-func Remote(h windows.Handle) (bool, error) {
+// FILE_DEVICE_NULL (devioctl.h), in FILE_FS_DEVICE_INFORMATION's
+// DeviceType: the NUL device, whose reads end at once.
+const FILE_DEVICE_NULL = 0x15
+
+// Device returns the device h is on (NtQueryVolumeInformationFile's
+// FileFsDeviceInformation).
+func Device(h windows.Handle) (FILE_FS_DEVICE_INFORMATION, error) {
 	var info FILE_FS_DEVICE_INFORMATION
 	var iosb windows.IO_STATUS_BLOCK
 	err := NtQueryVolumeInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), FileFsDeviceInformation)
 	if err != nil {
-		return false, err.(windows.NTStatus).Errno()
+		return info, err.(windows.NTStatus).Errno()
 	}
-	return info.Characteristics&FILE_REMOTE_DEVICE != 0, nil
+	return info, nil
+}
+
+// Remote reports whether h is a file on another machine: its device's
+// characteristics have FILE_REMOTE_DEVICE.
+func Remote(h windows.Handle) (bool, error) {
+	info, err := Device(h)
+	return err == nil && info.Characteristics&FILE_REMOTE_DEVICE != 0, err
 }
 
 // Synchronous reports whether h was opened for synchronous I/O: its
