@@ -105,7 +105,7 @@ func selfCommand(role string) string {
 // runResult runs cmd with stdin and returns its output and exit status.
 func runResult(t *testing.T, cmd *exec.Cmd, stdin []byte) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd.Stdin = bytes.NewReader(stdin)
+	setStdin(cmd, stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -122,7 +122,7 @@ func runResult(t *testing.T, cmd *exec.Cmd, stdin []byte) (stdout, stderr string
 // it and returns its stdout.
 func background(t *testing.T, cmd *exec.Cmd, stdin []byte) func() string {
 	t.Helper()
-	cmd.Stdin = bytes.NewReader(stdin)
+	setStdin(cmd, stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	if err := cmd.Start(); err != nil {
@@ -134,6 +134,18 @@ func background(t *testing.T, cmd *exec.Cmd, stdin []byte) func() string {
 			t.Fatalf("%v: %v (stderr: %s)", cmd.Args[1:], err, e.String())
 		}
 		return o.String()
+	}
+}
+
+// setStdin gives cmd stdin as its input. No input (nil) is the null
+// device, which has ended before the command starts: a pipe that os/exec
+// fills and closes from a goroutine of this process can still be open when
+// a peer that sends and closes at once is done, and a command whose peer
+// closed while its stdin was open rightly fails (seen under load: dial's
+// "the peer closed the connection before the end of stdin").
+func setStdin(cmd *exec.Cmd, stdin []byte) {
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
 	}
 }
 

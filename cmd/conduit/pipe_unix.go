@@ -142,7 +142,12 @@ func unixDialError(t target, o pipeOptions, err error) error {
 
 func shellCommandWindows(string) *exec.Cmd { panic("unreachable") }
 
-func isBrokenPipe(err error) bool { return errors.Is(err, syscall.EPIPE) }
+// isBrokenPipe reports a write or shutdown to a peer that has gone: EPIPE,
+// or ENOTCONN, which macOS and FreeBSD's shutdown(SHUT_WR) return once the
+// peer has closed (Linux's returns 0).
+func isBrokenPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ENOTCONN)
+}
 
 func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 

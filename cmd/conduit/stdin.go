@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,12 +21,19 @@ import (
 type pump struct {
 	once sync.Once
 	src  io.Reader
-	ch   chan []byte // chunks read; closed at the end of stdin
-	err  error       // why stdin ended, once ch is closed
-	mu   sync.Mutex
-	left []byte // taken from ch or given back, not yet sent: read first
-	read int64  // bytes read from src
-	sent int64  // bytes sent (or consumed: an empty line in message mode)
+	// probe tells whether a read of src would return at once (made by
+	// probeOnce before the pump's first read, so that the questions
+	// about the kind of file never wait behind a read of ours); eof is
+	// set once the pump has read the end.
+	probeOnce sync.Once
+	probe     func() bool
+	eof       atomic.Bool
+	ch        chan []byte // chunks read; closed at the end of stdin
+	err       error       // why stdin ended, once ch is closed
+	mu        sync.Mutex
+	left      []byte // taken from ch or given back, not yet sent: read first
+	read      int64  // bytes read from src
+	sent      int64  // bytes sent (or consumed: an empty line in message mode)
 }
 
 var stdinPump *pump
@@ -34,6 +42,7 @@ func newPump(src io.Reader) *pump { return &pump{src: src, ch: make(chan []byte)
 
 func (p *pump) start() {
 	p.once.Do(func() {
+		p.makeProbe()
 		go func() {
 			for {
 				buf := make([]byte, 64<<10)
@@ -48,6 +57,7 @@ func (p *pump) start() {
 					if err != io.EOF {
 						p.err = err
 					}
+					p.eof.Store(true)
 					close(p.ch)
 					return
 				}
@@ -83,18 +93,18 @@ func (p *pump) giveBack(b []byte) {
 	p.mu.Unlock()
 }
 
-// readNow reports whether stdin's next read returns without waiting: its
-// end, or data, is already there (readNow of the platform). Only an
-// *os.File can tell; any other reader says no. The query runs beside the
-// pump's read and gives up after wait (on Windows it can wait behind that
-// read: stdin_windows.go), which also counts as no.
+// readNow reports whether stdin's next read returns without waiting: the
+// pump has read its end, or its end or data is there (the platform's
+// probe). Only an *os.File can tell; any other reader says no. The probe
+// runs beside the pump's read and gives up after wait (on Windows it can
+// wait behind that read: stdin_windows.go), which also counts as no.
 func (p *pump) readNow(wait time.Duration) bool {
-	f, ok := p.src.(*os.File)
-	if !ok {
-		return false
+	if p.eof.Load() {
+		return true // read by the pump, not yet by a connection
 	}
+	p.makeProbe()
 	ch := make(chan bool, 1)
-	go func() { ch <- readNow(f) }()
+	go func() { ch <- p.probe() }()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -103,6 +113,17 @@ func (p *pump) readNow(wait time.Duration) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// makeProbe makes p.probe, once: for an *os.File, the platform's
+// (newProbe); any other reader cannot tell, and says no.
+func (p *pump) makeProbe() {
+	p.probeOnce.Do(func() {
+		p.probe = func() bool { return false }
+		if f, ok := p.src.(*os.File); ok {
+			p.probe = newProbe(f)
+		}
+	})
 }
 
 // errEnded is a reader's error once its connection has ended.

@@ -8,36 +8,46 @@ import (
 	"github.com/conduit-ipc/conduit/internal/nt"
 )
 
-// readNow reports whether a read of f would return without waiting: a pipe
-// with data, or whose writers have all closed (PeekNamedPipe: bytes
-// available, or ERROR_BROKEN_PIPE); a disk file; the NUL device. A console,
-// another character device, a pipe open with nothing in it, or a handle of
-// another kind: no.
+// newProbe returns a function that reports whether a read of f would
+// return without waiting. What kind of file f is, it asks now (before any
+// read of f is in flight): a disk file or the NUL device (its
+// FileFsDeviceInformation) never waits; a pipe is asked each time
+// (PeekNamedPipe: bytes available, or ERROR_BROKEN_PIPE once every writer
+// has closed); a console, another character device or a handle of another
+// kind (a socket is a "pipe" that PeekNamedPipe refuses) says no.
 //
 // On a handle opened for synchronous I/O (stdin usually is) Windows
-// serialises requests on the file object, so these queries can wait behind
-// a read of ours in flight until it completes; the caller bounds the wait
-// (stdinEnded). Whichever way that falls, a query that returns says what
-// the handle holds.
-func readNow(f *os.File) bool {
+// serialises requests on the file object, so PeekNamedPipe can wait behind
+// a read of ours in flight until that read completes; the caller bounds
+// the wait (pump.readNow). Whichever way that falls, a PeekNamedPipe that
+// returns says what the pipe holds.
+func newProbe(f *os.File) func() bool {
+	no := func() bool { return false }
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return false
+		return no
 	}
-	ready := false
+	probe := no
 	rc.Control(func(fd uintptr) {
 		h := windows.Handle(fd)
 		switch t, _ := windows.GetFileType(h); t {
 		case windows.FILE_TYPE_DISK:
-			ready = true
+			probe = func() bool { return true }
 		case windows.FILE_TYPE_CHAR:
-			dev, err := nt.Device(h)
-			ready = err == nil && dev.DeviceType == nt.FILE_DEVICE_NULL
+			if dev, err := nt.Device(h); err == nil && dev.DeviceType == nt.FILE_DEVICE_NULL {
+				probe = func() bool { return true }
+			}
 		case windows.FILE_TYPE_PIPE:
-			var avail uint32
-			err := nt.PeekNamedPipe(h, nil, 0, nil, &avail, nil)
-			ready = err == windows.ERROR_BROKEN_PIPE || (err == nil && avail > 0)
+			probe = func() bool {
+				ready := false
+				rc.Control(func(fd uintptr) {
+					var avail uint32
+					err := nt.PeekNamedPipe(windows.Handle(fd), nil, 0, nil, &avail, nil)
+					ready = err == windows.ERROR_BROKEN_PIPE || (err == nil && avail > 0)
+				})
+				return ready
+			}
 		}
 	})
-	return ready
+	return probe
 }

@@ -172,15 +172,17 @@ var (
 	})
 )
 
-// stdinQueryWait bounds peerClosed's question to stdin (on Windows it can
-// wait behind our own read of a synchronous pipe, which means nothing is
-// there); stdinReadWait bounds its wait for stdin's reader, once stdin's
-// next read would not wait. Both only matter to a goroutine starved for
-// that long, or a stdin another process reads too: then the run fails as
-// if stdin had been open.
+// stdinQueryWait bounds peerClosed's question to stdin: on Windows, asking
+// about a pipe can wait behind our own read of it in flight (a synchronous
+// handle), which means nothing is there, so an open, empty pipe as stdin
+// fails that much later. stdinReadWait bounds its wait for stdin's reader
+// once stdin's next read would not wait: it runs out where stdin had data
+// but not a whole message (--message) or where another process reads the
+// same stdin, and then the run fails as if stdin had been open. Both are
+// far above what a goroutine starved under load was seen to wait (48 ms).
 const (
 	stdinQueryWait = 2 * time.Second
-	stdinReadWait  = 10 * time.Second
+	stdinReadWait  = 2 * time.Second
 )
 
 var errPeerClosed = errors.New("the peer closed the connection before the end of stdin (-t DURATION lets an idle stdin count as ended)")
@@ -414,7 +416,8 @@ func endInput(c net.Conn, fail func(error) inResult) inResult {
 // sendError is the one-line error of a write to the peer that failed.
 func sendError(err error) error {
 	if isPeerGone(err) {
-		return fmt.Errorf("the peer closed the connection before everything was sent to it (%v)", rootCause(err))
+		// %w: stdinEnded tells a peer gone from other failures.
+		return fmt.Errorf("the peer closed the connection before everything was sent to it (%w)", rootCause(err))
 	}
 	return fmt.Errorf("sending: %w", err)
 }
