@@ -113,9 +113,11 @@ export CONDUIT_TESTBED_HERE=$here CONDUIT_TESTBED_WINE=$wine
 
 # The run's server, in the foreground of a background job, so that its pid
 # is ours to watch; -p: it stays between programs until the teardown.
-# Core dumps on, where the kernel writes them, for a server that crashes.
-ulimit -c unlimited 2>/dev/null || true
-(cd "$run" && exec "$wineserver" -f -p </dev/null >>"$log" 2>&1) &
+# Core dumps on for the server alone, where the kernel writes them, for a
+# server that crashes (on for the whole run, they left a core in the
+# package's directory from a Wine program killed as it started: Wine ends
+# a terminated process's threads with SIGQUIT, fatal before its handlers).
+(ulimit -c unlimited 2>/dev/null; cd "$run" && exec "$wineserver" -f -p </dev/null >>"$log" 2>&1) &
 server=$!
 echo "$server" >"$run/server"
 
