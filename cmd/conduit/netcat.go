@@ -239,15 +239,18 @@ func listenCmd(name string, o pipeOptions, keep bool, command string) error {
 			logf("connection from %s", who)
 		}
 		serve := func() error {
-			sig.busy(1)
-			defer sig.busy(-1)
-			defer c.Close()
-			var err error
-			if command != "" {
-				err = execConn(c, command, o.message)
-			} else {
-				err = netcat(c, o.xfer)
-			}
+			err := func() error {
+				sig.busy(1)
+				defer sig.busy(-1)
+				defer c.Close()
+				if command != "" {
+					return execConn(c, command, o.message)
+				}
+				return netcat(c, o.xfer)
+			}()
+			// -v says the connection ended once it is closed and no
+			// longer counted: a signal after the line finds the
+			// server idle (exit 0 with --keep-open).
 			if o.xfer.verbose {
 				logEnd(who, err)
 			}
