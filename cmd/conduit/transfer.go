@@ -113,11 +113,6 @@ func (a *activity) read(f func() (int, error)) (int, error) {
 // of it waited (read).
 func (a *activity) silent(d time.Duration) bool { return a.waiting.Load() && a.since() >= d }
 
-// errPeerClosed is the error of a transfer whose peer closed the
-// connection entirely while stdin was still open: whatever stdin gives
-// next cannot be sent, and a write that had fitted in the pipe's buffer
-// may never have been read. Only both ends ending is a clean end; -t
-// (socat's closing phase) lets an idle stdin count as ended.
 // peerClosed decides a transfer whose peer closed entirely before inc
 // reported the end of stdin: if stdin had in fact ended (its half-close or
 // flush is under way), that result decides; with --keep-open the
@@ -127,7 +122,7 @@ func (a *activity) silent(d time.Duration) bool { return a.waiting.Load() && a.s
 // load the goroutine that reads stdin can wait longer than a whole
 // transfer (seen under Wine with -race: it had not started when a 1 MiB
 // transfer ended, and read stdin's end 48 ms later), so a stdin that had
-// ended (a closed pipe, a file, NUL) would fail the run. So when stdin's
+// ended (a closed pipe, a file, NUL) failed the run. So when stdin's
 // next read would not wait, its reader is given the time to read it: an
 // end is a clean end, data the peer can no longer take is the failure.
 // A stdin still open with nothing in it fails at once.
@@ -185,6 +180,11 @@ const (
 	stdinReadWait  = 2 * time.Second
 )
 
+// errPeerClosed is the error of a transfer whose peer closed the
+// connection entirely while stdin was still open: whatever stdin gives
+// next cannot be sent, and a write that had fitted in the pipe's buffer
+// may never have been read. Only both ends ending is a clean end; -t
+// (socat's closing phase) lets an idle stdin count as ended.
 var errPeerClosed = errors.New("the peer closed the connection before the end of stdin (-t DURATION lets an idle stdin count as ended)")
 
 // errIdle is the error of a transfer that -T ended.
