@@ -14,11 +14,11 @@ import (
 // file or /dev/null always readable). A poll beside a read of f in flight
 // is safe: it takes no lock of f's.
 func newProbe(f *os.File) func() bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return func() bool { return false }
+	}
 	return func() bool {
-		rc, err := f.SyscallConn()
-		if err != nil {
-			return false
-		}
 		ready := false
 		rc.Control(func(fd uintptr) {
 			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
