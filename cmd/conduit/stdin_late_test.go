@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -83,6 +86,40 @@ func TestPeerClosedBeforeStdinRead(t *testing.T) {
 				t.Fatalf("dial's stderr %q: want the peer closed before the end of stdin", e.String())
 			}
 			wait()
+		})
+	}
+}
+
+// Once stdin has ended, an error in passing its end on decides the run even
+// when the peer has gone: namedpipe's Flush meets a peer gone (a broken
+// pipe) when the peer closed with data of ours unread, and that data is
+// lost. (peerClosed once took any "peer gone" error here for a clean end,
+// and a dial whose last bytes were discarded exited 0.)
+func TestPeerClosedAfterEndLostData(t *testing.T) {
+	lost := sendError(fmt.Errorf("the peer closed its end with 6 bytes written to it unread: %w", syscall.EPIPE))
+	if !isPeerGone(lost) {
+		t.Fatalf("isPeerGone(%v) = false: the case below would not be the one meant", lost)
+	}
+	for _, tc := range []struct {
+		name string
+		r    inResult
+		want error
+	}{
+		{"end passed on", inResult{halfClosed: true}, nil},
+		{"data left unread", inResult{err: lost}, lost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ended atomic.Bool
+			ended.Store(true)
+			inc := make(chan inResult, 1)
+			inc <- tc.r
+			var early bool
+			if err := peerClosed(transfer{}, &early, &ended, inc); err != tc.want {
+				t.Fatalf("peerClosed: %v, want %v", err, tc.want)
+			}
+			if early {
+				t.Fatal("peerClosed counted a stdin that had ended as cut short")
+			}
 		})
 	}
 }

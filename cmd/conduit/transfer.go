@@ -125,34 +125,28 @@ func (a *activity) silent(d time.Duration) bool { return a.waiting.Load() && a.s
 // ended (a closed pipe, a file, NUL) failed the run. So when stdin's
 // next read would not wait, its reader is given the time to read it: an
 // end is a clean end, data the peer can no longer take is the failure.
-// A stdin still open with nothing in it fails at once.
+// A stdin still open with nothing in it fails at once. Once stdin has
+// ended, the end's result decides, and any error in passing it on fails
+// the run, a peer gone included: a Flush that meets a peer gone means it
+// left data of ours unread (namedpipe's Flush), so it is not a clean end.
 func peerClosed(t transfer, early *bool, stdinEOF *atomic.Bool, inc <-chan inResult) error {
 	releaseStdin()
 	if !t.keep && !stdinEOF.Load() && stdinPump.readNow(stdinQueryWait) {
 		select {
 		case r := <-inc:
 			if stdinEOF.Load() {
-				return stdinEnded(r)
+				return r.err
 			}
 		case <-time.After(stdinReadWait):
 		}
 	} else if stdinEOF.Load() {
-		return stdinEnded(<-inc)
+		return (<-inc).err
 	}
 	*early = true
 	if t.keep {
 		return nil
 	}
 	return errPeerClosed
-}
-
-// stdinEnded is the result of a transfer whose stdin ended as its peer
-// closed: clean, unless passing the end on failed for another reason.
-func stdinEnded(r inResult) error {
-	if r.err != nil && !isPeerGone(r.err) {
-		return r.err
-	}
-	return nil
 }
 
 // stdinHeld, made by the tests' child (never in a real run), holds back
@@ -416,7 +410,6 @@ func endInput(c net.Conn, fail func(error) inResult) inResult {
 // sendError is the one-line error of a write to the peer that failed.
 func sendError(err error) error {
 	if isPeerGone(err) {
-		// %w: stdinEnded tells a peer gone from other failures.
 		return fmt.Errorf("the peer closed the connection before everything was sent to it (%w)", rootCause(err))
 	}
 	return fmt.Errorf("sending: %w", err)
